@@ -1,0 +1,77 @@
+"""Identity: register, log in, refresh, and who am I."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api import users
+from api.problems import ApiProblem
+from api.schemas.auth import (
+    RefreshSchema,
+    RegisterSchema,
+    TokenRequestSchema,
+    TokenSchema,
+    UserSchema,
+)
+from api.security import current_user_id
+from api.services import services
+from api.tokens import InvalidToken, token_pair, verify
+
+blp = Blueprint("auth", __name__, description="Accounts and tokens")
+log = logging.getLogger(__name__)
+
+
+@blp.route("/auth/register")
+class Register(MethodView):
+    @blp.arguments(RegisterSchema)
+    @blp.response(201, UserSchema)
+    def post(self, body: dict[str, Any]) -> Any:
+        """Create an account (email, password of at least 10 characters, display name)."""
+        user = users.register(
+            services().engine, body["email"], body["password"], body["display_name"]
+        )
+        return user, 201, {"Location": "/api/v1/me"}
+
+
+@blp.route("/auth/token")
+class Token(MethodView):
+    @blp.arguments(TokenRequestSchema)
+    @blp.response(200, TokenSchema)
+    def post(self, body: dict[str, Any]) -> Any:
+        """Exchange email and password for an access and a refresh token."""
+        user = users.authenticate(services().engine, body["email"], body["password"])
+        if user is None:
+            log.warning("failed login for %s", body["email"].strip().lower()[:320])
+            raise ApiProblem(401, "Unauthorized", "wrong email or password")
+        return token_pair(services().config, user["id"])
+
+
+@blp.route("/auth/refresh")
+class Refresh(MethodView):
+    @blp.arguments(RefreshSchema)
+    @blp.response(200, TokenSchema)
+    def post(self, body: dict[str, Any]) -> Any:
+        """Exchange a refresh token for a new pair of tokens."""
+        config = services().config
+        try:
+            claims = verify(config, body["refresh_token"], "refresh")
+        except InvalidToken as error:
+            raise ApiProblem(401, "Unauthorized", str(error)) from None
+        if users.find(services().engine, str(claims["sub"])) is None:
+            raise ApiProblem(401, "Unauthorized", "the account no longer exists")
+        return token_pair(config, str(claims["sub"]))
+
+
+@blp.route("/me")
+class Me(MethodView):
+    @blp.response(200, UserSchema)
+    def get(self) -> Any:
+        """The account the access token belongs to."""
+        user = users.find(services().engine, current_user_id())
+        if user is None:
+            raise ApiProblem(401, "Unauthorized", "the account no longer exists")
+        return user

@@ -1,0 +1,118 @@
+"""The four content collections of a branch, served by one set of generic views."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID, uuid4
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema
+
+from api import preconditions
+from api.commanding import execute, written
+from api.idempotency import idempotent
+from api.schemas.content import (
+    DeletedSchema,
+    ElementSchema,
+    LocationSchema,
+    RemoveArgsSchema,
+    TimelineEventSchema,
+    TimelineSchema,
+)
+from api.security import authorize
+from api.services import services
+from commands.messages import AddEntity, RemoveEntity, UpdateEntity
+
+blp = Blueprint("content", __name__, description="Locations, elements, timelines, events")
+
+COLLECTIONS: dict[str, tuple[str, type[Schema]]] = {
+    # URL segment: (collection on the write side, schema)
+    "locations": ("locations", LocationSchema),
+    "elements": ("elements", ElementSchema),
+    "timelines": ("timelines", TimelineSchema),
+    "timeline-events": ("timeline_events", TimelineEventSchema),
+}
+
+
+def plain(value: Any) -> Any:
+    """Request data as the write side takes it: UUIDs as strings, None-valued date parts gone."""
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def _register(segment: str, collection: str, schema: type[Schema]) -> None:
+    base = f"/worlds/<uuid:world_id>/branches/<branch>/{segment}"
+    patch_schema = type(f"{schema.__name__.removesuffix('Schema')}PatchSchema", (schema,), {})
+    label = segment.replace("-", " ")
+
+    class Collection(MethodView):
+        @idempotent
+        @blp.arguments(schema)
+        @blp.response(201, schema)
+        def post(self, body: dict[str, Any], world_id: UUID, branch: str) -> Any:
+            authorize(world_id, "write")
+            entity_id = str(uuid4())
+            outcome = execute(AddEntity(world_id, branch, collection, entity_id, plain(body)))
+            location = f"/api/v1/worlds/{world_id}/branches/{branch}/{segment}/{entity_id}"
+            return written(outcome, 201, location)
+
+    class Item(MethodView):
+        @blp.response(200, schema)
+        def get(self, world_id: UUID, branch: str, entity_id: UUID) -> Any:
+            authorize(world_id, "read")
+            history = services().history
+            return preconditions.read(history.entity(world_id, branch, collection, str(entity_id)))
+
+        @blp.arguments(patch_schema(partial=True))
+        @blp.response(200, schema)
+        def patch(self, body: dict[str, Any], world_id: UUID, branch: str, entity_id: UUID) -> Any:
+            authorize(world_id, "write")
+            command = UpdateEntity(
+                world_id,
+                branch,
+                collection,
+                str(entity_id),
+                plain(body),
+                preconditions.expected_version(),
+            )
+            return written(execute(command))
+
+        @blp.arguments(RemoveArgsSchema, location="query")
+        @blp.response(200, DeletedSchema)
+        def delete(self, args: dict[str, Any], world_id: UUID, branch: str, entity_id: UUID) -> Any:
+            authorize(world_id, "write")
+            command = RemoveEntity(
+                world_id,
+                branch,
+                collection,
+                str(entity_id),
+                preconditions.expected_version(),
+                args["cascade"],
+            )
+            outcome = execute(command)
+            return written(outcome)
+
+    Collection.post.__doc__ = f"Add one of the branch's {label}."
+    Item.get.__doc__ = f"One of the branch's {label}, as the write model knows it."
+    Item.patch.__doc__ = (
+        f"Change fields of one of the branch's {label}; `null` clears an optional field, "
+        "`metadata` is an RFC 7386 merge patch. Honours `If-Match`."
+    )
+    Item.delete.__doc__ = (
+        f"Remove one of the branch's {label}; `cascade=true` also removes or unlinks what "
+        "refers to it. Honours `If-Match`."
+    )
+    Collection.__name__ = f"{collection.title().replace('_', '')}Collection"
+    Item.__name__ = f"{collection.title().replace('_', '')}Item"
+    blp.route(base, endpoint=f"{collection}_collection")(Collection)
+    blp.route(f"{base}/<uuid:entity_id>", endpoint=f"{collection}_item")(Item)
+
+
+for _segment, (_collection, _schema) in COLLECTIONS.items():
+    _register(_segment, _collection, _schema)

@@ -1,0 +1,1 @@
+"""Marshmallow schemas: the shapes of request and response bodies."""

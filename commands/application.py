@@ -1,0 +1,190 @@
+"""The write-side application: load the aggregates a command needs, decide, save.
+
+A save that loses the race for a stream (another writer appended first) is retried from a
+fresh load, so the decision is always made on the latest state; after `retries` losses the
+command is refused with `ConcurrentWrite` and nothing is recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+from sqlalchemy.exc import IntegrityError as SQLIntegrityError
+
+from commands.branch import Branch
+from commands.errors import ConcurrentWrite, NotFound, StaleVersion
+from commands.messages import (
+    AddEntity,
+    Command,
+    CreateWorld,
+    RemoveEntity,
+    RemoveMember,
+    SetMemberRole,
+    UpdateEntity,
+    UpdateWorld,
+)
+from commands.provenance import Provenance, recorded_by
+from commands.world import DEFAULT_BRANCH, World, branch_id
+
+Aggregates = list[Any]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a command did: the resource as the write model now knows it, and where."""
+
+    resource: dict[str, Any]
+    version: int
+    position: int | None
+
+
+class WorldHistory(Application):
+    """Worlds and their branches, event-sourced."""
+
+    name = "pearl"
+    retries = 5
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(env)
+        self.retries = int(self.env.get("COMMAND_RETRIES", str(self.retries)))
+
+    # -- writing -------------------------------------------------------------------------
+
+    def handle(self, command: Command, provenance: Provenance, session: Any = None) -> Outcome:
+        """Decide `command` and record its events, retrying lost races on the stream.
+
+        With `session` (a SQLAlchemy session) the events join that session's transaction
+        and the caller commits; a lost race rolls the session back before the retry.
+        """
+        for _ in range(self.retries):
+            with recorded_by(provenance):
+                aggregates, resource, version = self._decide(command)
+            try:
+                recordings = (
+                    self.save(*aggregates, session=session) if session else self.save(*aggregates)
+                )
+            except (IntegrityError, SQLIntegrityError):
+                if session is not None:
+                    session.rollback()
+                continue
+            position = recordings[-1].notification.id if recordings else None
+            return Outcome(resource=resource, version=version, position=position)
+        raise ConcurrentWrite(
+            f"the stream kept changing under this command ({self.retries} attempts); try again"
+        )
+
+    def _decide(self, command: Command) -> tuple[Aggregates, dict[str, Any], int]:
+        if isinstance(command, CreateWorld):
+            return self._create_world(command)
+        if isinstance(command, (UpdateWorld, SetMemberRole, RemoveMember)):
+            world = self.world(command.world_id)
+            resource: dict[str, Any]
+            if isinstance(command, UpdateWorld):
+                _check_expected(command.expected_version, world.version)
+                changes = command.changes
+                if "name" in changes:
+                    world.rename(changes["name"])
+                if "description" in changes:
+                    world.describe(changes["description"])
+                if "calendar" in changes:
+                    world.define_calendar(changes["calendar"])
+                resource = world_resource(world)
+            elif isinstance(command, SetMemberRole):
+                world.set_member_role(command.user_id, command.role)
+                resource = {"user_id": command.user_id, "role": command.role}
+            else:
+                world.remove_member(command.user_id)
+                resource = {"user_id": command.user_id}
+            return [world], resource, world.version
+        return self._change_content(command)
+
+    def _create_world(self, command: CreateWorld) -> tuple[Aggregates, dict[str, Any], int]:
+        world = World.create(
+            command.world_id,
+            name=command.name,
+            owner_id=command.owner_id,
+            description=command.description,
+            calendar=command.calendar,
+        )
+        main_id = world.register_branch(DEFAULT_BRANCH)
+        main = Branch.start(main_id, world_id=world.id, name=DEFAULT_BRANCH)
+        return [world, main], world_resource(world), world.version
+
+    def _change_content(
+        self, command: AddEntity | UpdateEntity | RemoveEntity
+    ) -> tuple[Aggregates, dict[str, Any], int]:
+        world = self.world(command.world_id)
+        branch = self.branch(world, command.branch)
+        calendar = world.calendar_rules
+        collection, entity_id = command.collection, command.entity_id
+        if isinstance(command, AddEntity):
+            if collection == "timeline_events":
+                entity = branch.add_timeline_event(entity_id, command.fields, calendar)
+            else:
+                entity = getattr(branch, f"add_{_singular(collection)}")(entity_id, command.fields)
+            return [branch], dict(entity), branch.head_version
+        if isinstance(command, UpdateEntity):
+            expected = command.expected_version
+            if collection == "timeline_events":
+                entity = branch.update_timeline_event(
+                    entity_id, command.changes, expected, calendar
+                )
+            else:
+                update = getattr(branch, f"update_{_singular(collection)}")
+                entity = update(entity_id, command.changes, expected)
+            return [branch], dict(entity), branch.head_version
+        if collection == "timeline_events":
+            branch.remove_timeline_event(entity_id, command.expected_version)
+        else:
+            remove = getattr(branch, f"remove_{_singular(collection)}")
+            remove(entity_id, command.expected_version, command.cascade)
+        return [branch], {"id": entity_id, "version": branch.head_version}, branch.head_version
+
+    # -- reading the write model -----------------------------------------------------------
+
+    def world(self, world_id: UUID) -> World:
+        try:
+            world: World = self.repository.get(world_id)
+        except AggregateNotFoundError:
+            raise NotFound(f"world {world_id} does not exist") from None
+        if not isinstance(world, World):
+            raise NotFound(f"world {world_id} does not exist")
+        return world
+
+    def branch(self, world: World, name: str) -> Branch:
+        if name not in world.branches:
+            raise NotFound(f"branch {name!r} does not exist in this world")
+        branch: Branch = self.repository.get(branch_id(world.id, name))
+        return branch
+
+    def entity(
+        self, world_id: UUID, branch_name: str, collection: str, entity_id: str
+    ) -> dict[str, Any]:
+        branch = self.branch(self.world(world_id), branch_name)
+        return dict(branch.get(collection, entity_id))
+
+
+def world_resource(world: World) -> dict[str, Any]:
+    return {
+        "id": str(world.id),
+        "name": world.name,
+        "description": world.description,
+        "calendar": world.calendar,
+        "default_branch": DEFAULT_BRANCH,
+        "created_at": world.created_on.isoformat(),
+        "version": world.version,
+    }
+
+
+def _check_expected(expected: int | None, actual: int) -> None:
+    if expected is not None and expected != actual:
+        raise StaleVersion(expected, actual)
+
+
+def _singular(collection: str) -> str:
+    return {"locations": "location", "elements": "element", "timelines": "timeline"}[collection]

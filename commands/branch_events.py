@@ -1,0 +1,177 @@
+"""Events of a Branch stream: the branch's start and every change to its content.
+
+Each content event names its `collection` and carries the `entity_id` it changes, so the
+change log and projectors treat all four collections alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from commands.chained import ChainedAggregate
+from commands.merge_patch import apply_merge_patch
+
+COLLECTIONS = ("locations", "elements", "timelines", "timeline_events")
+
+
+class BranchStarted(ChainedAggregate.Created):
+    """A world's first branch (`main`), starting at version 0."""
+
+    world_id: str
+    name: str
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.world_id = self.world_id
+        aggregate.name = self.name
+        aggregate.base_version = 0
+        aggregate.forked_from = None
+        aggregate.entities = {c: {} for c in COLLECTIONS}
+
+
+class BranchForked(ChainedAggregate.Created):
+    """A branch that starts as its parent stood at `at_version` (its chain links there)."""
+
+    world_id: str
+    name: str
+    parent_branch_id: str
+    parent_branch: str
+    at_version: int
+    parent_hash: str
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.world_id = self.world_id
+        aggregate.name = self.name
+        aggregate.base_version = self.at_version
+        aggregate.forked_from = {"branch": self.parent_branch, "version": self.at_version}
+        aggregate.entities = {c: {} for c in COLLECTIONS}
+
+
+class ContentEvent(ChainedAggregate.Event):
+    """A change to one entity of one collection."""
+
+    collection = ""
+    entity_id: str
+
+    def branch_version(self, aggregate: Any) -> int:
+        return int(aggregate.base_version + self.originator_version - 1)
+
+    def entity(self, aggregate: Any) -> dict[str, Any]:
+        entity: dict[str, Any] = aggregate.entities[self.collection][self.entity_id]
+        entity["version"] = self.branch_version(aggregate)
+        return entity
+
+
+class EntityAdded(ContentEvent):
+    fields: dict[str, Any]
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.entities[self.collection][self.entity_id] = {
+            **self.fields,
+            "id": self.entity_id,
+            "version": self.branch_version(aggregate),
+        }
+
+
+class EntityUpdated(ContentEvent):
+    """Changed fields only; `metadata`, when present, is an RFC 7386 merge patch."""
+
+    changes: dict[str, Any]
+
+    def apply(self, aggregate: Any) -> None:
+        entity = self.entity(aggregate)
+        for key, value in self.changes.items():
+            if key == "metadata":
+                entity["metadata"] = apply_merge_patch(entity.get("metadata", {}), value)
+            else:
+                entity[key] = value
+
+
+class EntityRemoved(ContentEvent):
+    def apply(self, aggregate: Any) -> None:
+        del aggregate.entities[self.collection][self.entity_id]
+
+
+class LocationAdded(EntityAdded):
+    collection = "locations"
+
+
+class LocationUpdated(EntityUpdated):
+    collection = "locations"
+
+
+class LocationMoved(ContentEvent):
+    collection = "locations"
+    parent_id: str | None
+
+    def apply(self, aggregate: Any) -> None:
+        self.entity(aggregate)["parent_id"] = self.parent_id
+
+
+class LocationRemoved(EntityRemoved):
+    collection = "locations"
+
+
+class ElementAdded(EntityAdded):
+    collection = "elements"
+
+
+class ElementUpdated(EntityUpdated):
+    collection = "elements"
+
+
+class ElementRemoved(EntityRemoved):
+    collection = "elements"
+
+
+class TimelineAdded(EntityAdded):
+    collection = "timelines"
+
+
+class TimelineUpdated(EntityUpdated):
+    collection = "timelines"
+
+
+class TimelineRemoved(EntityRemoved):
+    collection = "timelines"
+
+
+class TimelineEventAdded(EntityAdded):
+    collection = "timeline_events"
+
+
+class TimelineEventUpdated(EntityUpdated):
+    collection = "timeline_events"
+
+
+class TimelineEventRescheduled(ContentEvent):
+    collection = "timeline_events"
+    start: dict[str, int]
+    end: dict[str, int] | None
+
+    def apply(self, aggregate: Any) -> None:
+        entity = self.entity(aggregate)
+        entity["start"] = self.start
+        entity["end"] = self.end
+
+
+class ElementsLinked(ContentEvent):
+    collection = "timeline_events"
+    element_ids: list[str]
+
+    def apply(self, aggregate: Any) -> None:
+        entity = self.entity(aggregate)
+        entity["element_ids"] = [*entity["element_ids"], *self.element_ids]
+
+
+class ElementsUnlinked(ContentEvent):
+    collection = "timeline_events"
+    element_ids: list[str]
+
+    def apply(self, aggregate: Any) -> None:
+        entity = self.entity(aggregate)
+        gone = set(self.element_ids)
+        entity["element_ids"] = [e for e in entity["element_ids"] if e not in gone]
+
+
+class TimelineEventRemoved(EntityRemoved):
+    collection = "timeline_events"

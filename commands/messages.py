@@ -1,0 +1,80 @@
+"""Commands: plain data naming what a user asks the write side to do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+
+@dataclass(frozen=True)
+class CreateWorld:
+    world_id: UUID
+    owner_id: str
+    name: str
+    description: str | None = None
+    calendar: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class UpdateWorld:
+    """Rename, describe or define the calendar: only the fields present in `changes`."""
+
+    world_id: UUID
+    changes: dict[str, Any]
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True)
+class SetMemberRole:
+    world_id: UUID
+    user_id: str
+    role: str
+
+
+@dataclass(frozen=True)
+class RemoveMember:
+    world_id: UUID
+    user_id: str
+
+
+@dataclass(frozen=True)
+class AddEntity:
+    """Add a location, element, timeline or timeline event to a branch."""
+
+    world_id: UUID
+    branch: str
+    collection: str
+    entity_id: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class UpdateEntity:
+    world_id: UUID
+    branch: str
+    collection: str
+    entity_id: str
+    changes: dict[str, Any]
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True)
+class RemoveEntity:
+    world_id: UUID
+    branch: str
+    collection: str
+    entity_id: str
+    expected_version: int | None = None
+    cascade: bool = False
+
+
+Command = (
+    CreateWorld
+    | UpdateWorld
+    | SetMemberRole
+    | RemoveMember
+    | AddEntity
+    | UpdateEntity
+    | RemoveEntity
+)

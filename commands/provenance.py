@@ -1,0 +1,41 @@
+"""Who asked for the events being recorded, and why: attached to every stored event."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass, field
+from uuid import uuid4
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Actor and ids stamped on each event a command records."""
+
+    actor: str
+    command_id: str = field(default_factory=lambda: str(uuid4()))
+    correlation_id: str | None = None
+    causation_id: str | None = None
+
+    def as_meta(self) -> dict[str, str | None]:
+        return asdict(self)
+
+
+SYSTEM = Provenance(actor="system", command_id="system")
+
+_current: ContextVar[Provenance] = ContextVar("provenance", default=SYSTEM)
+
+
+def current_provenance() -> Provenance:
+    return _current.get()
+
+
+@contextmanager
+def recorded_by(provenance: Provenance) -> Iterator[None]:
+    """Stamp every event triggered inside the block with `provenance`."""
+    token = _current.set(provenance)
+    try:
+        yield
+    finally:
+        _current.reset(token)

@@ -1,0 +1,50 @@
+"""Checks shared by every command: names, free text, metadata, tags."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from commands.errors import InvalidCommand
+
+MAX_NAME = 200
+MAX_TEXT = 100_000
+MAX_METADATA_BYTES = 64 * 1024
+MAX_TAGS = 100
+
+
+def check_name(value: Any, field: str = "name") -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidCommand.field(field, "must be a non-empty string")
+    if len(value) > MAX_NAME:
+        raise InvalidCommand.field(field, f"must be at most {MAX_NAME} characters")
+    return value
+
+
+def check_text(value: Any, field: str, *, optional: bool = True) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise InvalidCommand.field(field, "must be a string")
+    if len(value) > MAX_TEXT:
+        raise InvalidCommand.field(field, f"must be at most {MAX_TEXT} characters")
+    return value
+
+
+def check_metadata(value: Any, field: str = "metadata") -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidCommand.field(field, "must be a JSON object")
+    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > MAX_METADATA_BYTES:
+        raise InvalidCommand.field(field, f"must be at most {MAX_METADATA_BYTES} bytes as JSON")
+    return value
+
+
+def check_tags(value: Any, field: str = "tags") -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        raise InvalidCommand.field(field, "must be a list of strings")
+    if len(value) > MAX_TAGS:
+        raise InvalidCommand.field(field, f"must have at most {MAX_TAGS} tags")
+    if any(not 1 <= len(t) <= MAX_NAME for t in value):
+        raise InvalidCommand.field(field, f"each tag must be 1-{MAX_NAME} characters")
+    return list(dict.fromkeys(value))

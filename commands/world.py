@@ -1,0 +1,165 @@
+"""The World aggregate: name, description, calendar, members and the branch registry."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from uuid import UUID, uuid5
+
+from commands.chained import ChainedAggregate
+from commands.dates import DEFAULT_CALENDAR, Calendar, check_calendar
+from commands.errors import Conflict, InvalidCommand, NotFound
+from commands.validation import check_name, check_text
+
+ROLES = ("owner", "editor", "viewer", "auditor")
+DEFAULT_BRANCH = "main"
+
+
+def branch_id(world_id: UUID, name: str) -> UUID:
+    """A branch's stream id follows from its world and name: no lookup needed."""
+    return uuid5(world_id, f"branch:{name}")
+
+
+class World(ChainedAggregate):
+    """A world and who may touch it. Content lives on its branches."""
+
+    if TYPE_CHECKING:  # state is set by events; annotations here would become event fields
+        name: str
+        description: str | None
+        calendar: dict[str, Any]
+        members: dict[str, str]
+        branches: dict[str, dict[str, Any]]
+
+    class Created(ChainedAggregate.Created):
+        name: str
+        description: str | None
+        calendar: dict[str, Any]
+        owner_id: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.name = self.name
+            aggregate.description = self.description
+            aggregate.calendar = dict(self.calendar)
+            aggregate.members = {self.owner_id: "owner"}
+            aggregate.branches = {}
+
+    class Renamed(ChainedAggregate.Event):
+        name: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.name = self.name
+
+    class Described(ChainedAggregate.Event):
+        description: str | None
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.description = self.description
+
+    class CalendarDefined(ChainedAggregate.Event):
+        calendar: dict[str, Any]
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.calendar = dict(self.calendar)
+
+    class MemberAdded(ChainedAggregate.Event):
+        user_id: str
+        role: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.members[self.user_id] = self.role
+
+    class MemberRoleChanged(ChainedAggregate.Event):
+        user_id: str
+        role: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.members[self.user_id] = self.role
+
+    class MemberRemoved(ChainedAggregate.Event):
+        user_id: str
+
+        def apply(self, aggregate: Any) -> None:
+            del aggregate.members[self.user_id]
+
+    class BranchCreated(ChainedAggregate.Event):
+        name: str
+        branch_id: str
+        forked_from: dict[str, Any] | None
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.branches[self.name] = {
+                "branch_id": self.branch_id,
+                "forked_from": self.forked_from,
+            }
+
+    @classmethod
+    def create(
+        cls,
+        world_id: UUID,
+        *,
+        name: str,
+        owner_id: str,
+        description: str | None = None,
+        calendar: dict[str, Any] | None = None,
+    ) -> World:
+        return cls._start(
+            cls.Created,
+            id=world_id,
+            name=check_name(name),
+            description=check_text(description, "description"),
+            calendar=check_calendar(calendar) if calendar is not None else DEFAULT_CALENDAR,
+            owner_id=owner_id,
+        )
+
+    @property
+    def calendar_rules(self) -> Calendar:
+        return Calendar.from_dict(self.calendar)
+
+    def role_of(self, user_id: str) -> str | None:
+        return self.members.get(user_id)
+
+    def rename(self, name: str) -> None:
+        name = check_name(name)
+        if name != self.name:
+            self.trigger_event(self.Renamed, name=name)
+
+    def describe(self, description: str | None) -> None:
+        description = check_text(description, "description")
+        if description != self.description:
+            self.trigger_event(self.Described, description=description)
+
+    def define_calendar(self, calendar: dict[str, Any]) -> None:
+        calendar = check_calendar(calendar)
+        if calendar != self.calendar:
+            self.trigger_event(self.CalendarDefined, calendar=calendar)
+
+    def set_member_role(self, user_id: str, role: str) -> None:
+        if role not in ROLES:
+            raise InvalidCommand.field("role", f"must be one of {', '.join(ROLES)}")
+        current = self.members.get(user_id)
+        if current == role:
+            return
+        if current is None:
+            self.trigger_event(self.MemberAdded, user_id=user_id, role=role)
+            return
+        self._keep_an_owner(user_id)
+        self.trigger_event(self.MemberRoleChanged, user_id=user_id, role=role)
+
+    def remove_member(self, user_id: str) -> None:
+        if user_id not in self.members:
+            raise NotFound(f"user {user_id} is not a member of this world")
+        self._keep_an_owner(user_id)
+        self.trigger_event(self.MemberRemoved, user_id=user_id)
+
+    def _keep_an_owner(self, leaving_user_id: str) -> None:
+        owners = [u for u, r in self.members.items() if r == "owner"]
+        if owners == [leaving_user_id]:
+            raise Conflict("a world must keep at least one owner")
+
+    def register_branch(self, name: str, forked_from: dict[str, Any] | None = None) -> UUID:
+        if name in self.branches:
+            raise Conflict(f"branch {name!r} already exists")
+        new_id = branch_id(self.id, name)
+        self.trigger_event(
+            self.BranchCreated, name=name, branch_id=str(new_id), forked_from=forked_from
+        )
+        return new_id

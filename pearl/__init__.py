@@ -1,0 +1,1 @@
+"""Composition root: configuration, the embedded servers, the launcher and the CLI."""

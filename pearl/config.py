@@ -1,0 +1,92 @@
+"""Configuration read from the environment, with defaults for the embedded set-up."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_SECRET_MARKER = "dev-"
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw not in (None, "") else default
+
+
+def data_dir() -> Path:
+    """Where embedded servers and development secrets live (`.data/` by default)."""
+    return Path(os.environ.get("PEARL_DATA_DIR", ".data")).resolve()
+
+
+def _development_secret() -> str:
+    """A per-checkout random secret kept under `.data/`, never in the repository."""
+    path = data_dir() / "jwt-secret"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = DEFAULT_SECRET_MARKER + secrets.token_urlsafe(32)
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings of one process. Built with `Config.from_env()`."""
+
+    database_url: str
+    redis_url: str | None = None
+    environment: str = "development"
+    jwt_secret: str = field(default="", repr=False)
+    jwt_issuer: str = "space-pearl"
+    jwt_audience: str = "space-pearl-api"
+    access_token_ttl: int = 900
+    refresh_token_ttl: int = 14 * 24 * 3600
+    max_body_bytes: int = 1024 * 1024
+    idempotency_ttl: int = 24 * 3600
+    command_retries: int = 5
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Config:
+        database_url = os.environ.get("DATABASE_URL", "")
+        environment = os.environ.get("PEARL_ENV", "development")
+        secret = os.environ.get("JWT_SECRET") or ""
+        if not secret and environment != "production":
+            secret = _development_secret()
+        values: dict[str, object] = {
+            "database_url": database_url,
+            "redis_url": os.environ.get("REDIS_URL") or None,
+            "environment": environment,
+            "jwt_secret": secret,
+            "access_token_ttl": _env_int("ACCESS_TOKEN_TTL", 900),
+            "refresh_token_ttl": _env_int("REFRESH_TOKEN_TTL", 14 * 24 * 3600),
+            "max_body_bytes": _env_int("MAX_BODY_BYTES", 1024 * 1024),
+            "command_retries": _env_int("COMMAND_RETRIES", 5),
+        }
+        values.update(overrides)
+        config = cls(**values)  # type: ignore[arg-type]
+        config.check()
+        return config
+
+    def check(self) -> None:
+        """Refuse settings that must never reach production."""
+        if not self.database_url:
+            raise ValueError("DATABASE_URL is not set (the launcher sets it for embedded runs)")
+        if self.environment == "production" and (
+            not self.jwt_secret or self.jwt_secret.startswith(DEFAULT_SECRET_MARKER)
+        ):
+            raise ValueError("PEARL_ENV=production needs JWT_SECRET set to a strong secret")
+        if len(self.jwt_secret) < 32:
+            raise ValueError("JWT_SECRET must be at least 32 characters")
+
+
+def min_position_wait() -> float:
+    """Seconds a GET with `min_position` waits for the projection (read side)."""
+    return _env_float("MIN_POSITION_WAIT", 2.0)
