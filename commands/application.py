@@ -17,7 +17,8 @@ from eventsourcing.persistence import IntegrityError
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 
 from commands.branch import Branch
-from commands.errors import ConcurrentWrite, NotFound, StaleVersion
+from commands.branch_events import COLLECTIONS
+from commands.errors import ConcurrentWrite, Conflict, NotFound, StaleVersion
 from commands.messages import (
     AddEntity,
     Command,
@@ -53,6 +54,17 @@ class WorldHistory(Application):
         super().__init__(env)
         self.retries = int(self.env.get("COMMAND_RETRIES", str(self.retries)))
 
+    @classmethod
+    def on_database(cls, database_url: str, **settings: str) -> WorldHistory:
+        """The application on PostgreSQL, with tables that Alembic owns (never auto-created)."""
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing_sqlalchemy",
+            "SQLALCHEMY_URL": database_url,
+            "CREATE_TABLE": "n",
+            **settings,
+        }
+        return cls(env=env)
+
     # -- writing -------------------------------------------------------------------------
 
     def handle(self, command: Command, provenance: Provenance, session: Any = None) -> Outcome:
@@ -71,6 +83,8 @@ class WorldHistory(Application):
             except (IntegrityError, SQLIntegrityError):
                 if session is not None:
                     session.rollback()
+                if isinstance(command, CreateWorld):
+                    raise Conflict(f"world {command.world_id} already exists") from None
                 continue
             position = recordings[-1].notification.id if recordings else None
             return Outcome(resource=resource, version=version, position=position)
@@ -86,13 +100,7 @@ class WorldHistory(Application):
             resource: dict[str, Any]
             if isinstance(command, UpdateWorld):
                 _check_expected(command.expected_version, world.version)
-                changes = command.changes
-                if "name" in changes:
-                    world.rename(changes["name"])
-                if "description" in changes:
-                    world.describe(changes["description"])
-                if "calendar" in changes:
-                    world.define_calendar(changes["calendar"])
+                world.update(command.changes)
                 resource = world_resource(world)
             elif isinstance(command, SetMemberRole):
                 world.set_member_role(command.user_id, command.role)
@@ -118,6 +126,8 @@ class WorldHistory(Application):
     def _change_content(
         self, command: AddEntity | UpdateEntity | RemoveEntity
     ) -> tuple[Aggregates, dict[str, Any], int]:
+        if command.collection not in COLLECTIONS:
+            raise NotFound(f"there is no collection called {command.collection!r}")
         world = self.world(command.world_id)
         branch = self.branch(world, command.branch)
         calendar = world.calendar_rules

@@ -94,12 +94,17 @@ class Branch(ChainedAggregate):
     def update_location(self, location_id: str, changes: Entity, expected: int | None) -> Entity:
         entity = self.get("locations", location_id, expected)
         plain = checked_changes(changes, {"name", "kind", "description", "metadata"})
+        moving = "parent_id" in changes and changes["parent_id"] != entity["parent_id"]
+        if moving:
+            self._check_move(location_id, changes["parent_id"])
         self._update(ev.LocationUpdated, entity, plain)
-        if "parent_id" in changes and changes["parent_id"] != entity["parent_id"]:
-            self._move_location(location_id, changes["parent_id"])
+        if moving:
+            self.trigger_event(
+                ev.LocationMoved, entity_id=location_id, parent_id=changes["parent_id"]
+            )
         return entity
 
-    def _move_location(self, location_id: str, parent_id: str | None) -> None:
+    def _check_move(self, location_id: str, parent_id: str | None) -> None:
         if parent_id is not None:
             self._require("locations", parent_id, "parent_id")
             ancestor: str | None = parent_id
@@ -109,7 +114,6 @@ class Branch(ChainedAggregate):
                         "parent_id", "would make the location its own ancestor (a cycle)"
                     )
                 ancestor = self.entities["locations"][ancestor]["parent_id"]
-        self.trigger_event(ev.LocationMoved, entity_id=location_id, parent_id=parent_id)
 
     def remove_location(self, location_id: str, expected: int | None, cascade: bool) -> None:
         self.get("locations", location_id, expected)

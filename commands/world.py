@@ -29,7 +29,7 @@ class World(ChainedAggregate):
         members: dict[str, str]
         branches: dict[str, dict[str, Any]]
 
-    class Created(ChainedAggregate.Created):
+    class WorldCreated(ChainedAggregate.Created):
         name: str
         description: str | None
         calendar: dict[str, Any]
@@ -42,13 +42,13 @@ class World(ChainedAggregate):
             aggregate.members = {self.owner_id: "owner"}
             aggregate.branches = {}
 
-    class Renamed(ChainedAggregate.Event):
+    class WorldRenamed(ChainedAggregate.Event):
         name: str
 
         def apply(self, aggregate: Any) -> None:
             aggregate.name = self.name
 
-    class Described(ChainedAggregate.Event):
+    class WorldDescribed(ChainedAggregate.Event):
         description: str | None
 
         def apply(self, aggregate: Any) -> None:
@@ -102,11 +102,11 @@ class World(ChainedAggregate):
         calendar: dict[str, Any] | None = None,
     ) -> World:
         return cls._start(
-            cls.Created,
+            cls.WorldCreated,
             id=world_id,
             name=check_name(name),
             description=check_text(description, "description"),
-            calendar=check_calendar(calendar) if calendar is not None else DEFAULT_CALENDAR,
+            calendar=check_calendar(calendar if calendar is not None else DEFAULT_CALENDAR),
             owner_id=owner_id,
         )
 
@@ -117,15 +117,28 @@ class World(ChainedAggregate):
     def role_of(self, user_id: str) -> str | None:
         return self.members.get(user_id)
 
+    def update(self, changes: dict[str, Any]) -> None:
+        """Apply a settings PATCH: every field is checked before anything is recorded."""
+        name = check_name(changes["name"]) if "name" in changes else self.name
+        description = (
+            check_text(changes["description"], "description")
+            if "description" in changes
+            else self.description
+        )
+        calendar = check_calendar(changes["calendar"]) if "calendar" in changes else self.calendar
+        self.rename(name)
+        self.describe(description)
+        self.define_calendar(calendar)
+
     def rename(self, name: str) -> None:
         name = check_name(name)
         if name != self.name:
-            self.trigger_event(self.Renamed, name=name)
+            self.trigger_event(self.WorldRenamed, name=name)
 
     def describe(self, description: str | None) -> None:
         description = check_text(description, "description")
         if description != self.description:
-            self.trigger_event(self.Described, description=description)
+            self.trigger_event(self.WorldDescribed, description=description)
 
     def define_calendar(self, calendar: dict[str, Any]) -> None:
         calendar = check_calendar(calendar)
