@@ -9,6 +9,7 @@ from sqlalchemy import Engine, create_engine
 
 from commands.application import WorldHistory
 from pearl.config import Config
+from queries.cache import QueryCache
 
 
 @dataclass
@@ -16,19 +17,17 @@ class Services:
     config: Config
     engine: Engine
     history: WorldHistory
+    cache: QueryCache
 
     @classmethod
     def build(cls, config: Config) -> Services:
         engine = create_engine(config.database_url, pool_pre_ping=True, pool_size=5)
-        history = WorldHistory(
-            env={
-                "PERSISTENCE_MODULE": "eventsourcing_sqlalchemy",
-                "SQLALCHEMY_URL": config.database_url,
-                "CREATE_TABLE": "n",
-                "COMMAND_RETRIES": str(config.command_retries),
-            }
+        history = WorldHistory.on_database(
+            config.database_url, COMMAND_RETRIES=str(config.command_retries)
         )
-        return cls(config=config, engine=engine, history=history)
+        return cls(
+            config=config, engine=engine, history=history, cache=QueryCache(config.redis_url)
+        )
 
 
 def services() -> Services:

@@ -52,6 +52,7 @@ class Config:
     max_body_bytes: int = 1024 * 1024
     idempotency_ttl: int = 24 * 3600
     command_retries: int = 5
+    min_position_wait: float = 2.0
 
     @classmethod
     def from_env(cls, **overrides: object) -> Config:
@@ -69,6 +70,7 @@ class Config:
             "refresh_token_ttl": _env_int("REFRESH_TOKEN_TTL", 14 * 24 * 3600),
             "max_body_bytes": _env_int("MAX_BODY_BYTES", 1024 * 1024),
             "command_retries": _env_int("COMMAND_RETRIES", 5),
+            "min_position_wait": _env_float("MIN_POSITION_WAIT", 2.0),
         }
         values.update(overrides)
         config = cls(**values)  # type: ignore[arg-type]
@@ -86,7 +88,3 @@ class Config:
         if len(self.jwt_secret) < 32:
             raise ValueError("JWT_SECRET must be at least 32 characters")
 
-
-def min_position_wait() -> float:
-    """Seconds a GET with `min_position` waits for the projection (read side)."""
-    return _env_float("MIN_POSITION_WAIT", 2.0)

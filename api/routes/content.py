@@ -7,11 +7,13 @@ from uuid import UUID, uuid4
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema
+from marshmallow import Schema, fields
 
 from api import preconditions
 from api.commanding import execute, written
 from api.idempotency import idempotent
+from api.listing import list_content
+from api.reading import open_branch
 from api.schemas.content import (
     DeletedSchema,
     ElementSchema,
@@ -20,9 +22,12 @@ from api.schemas.content import (
     TimelineEventSchema,
     TimelineSchema,
 )
+from api.schemas.queries import ContentListArgs, ReadArgs
 from api.security import authorize
 from api.services import services
+from commands.errors import NotFound
 from commands.messages import AddEntity, RemoveEntity, UpdateEntity
+from queries import content
 
 blp = Blueprint("content", __name__, description="Locations, elements, timelines, events")
 
@@ -48,10 +53,24 @@ def plain(value: Any) -> Any:
 
 def _register(segment: str, collection: str, schema: type[Schema]) -> None:
     base = f"/worlds/<uuid:world_id>/branches/<branch>/{segment}"
+    list_schema = type(
+        f"{schema.__name__.removesuffix('Schema')}PageSchema",
+        (Schema,),
+        {
+            "items": fields.List(fields.Nested(schema)),
+            "next_cursor": fields.String(allow_none=True),
+        },
+    )
     patch_schema = type(f"{schema.__name__.removesuffix('Schema')}PatchSchema", (schema,), {})
     label = segment.replace("-", " ")
 
     class Collection(MethodView):
+        @blp.arguments(ContentListArgs, location="query")
+        @blp.response(200, list_schema)
+        def get(self, args: dict[str, Any], world_id: UUID, branch: str) -> Any:
+            read = open_branch(world_id, branch, args)
+            return list_content(read, collection, args)
+
         @idempotent
         @blp.arguments(schema)
         @blp.response(201, schema)
@@ -63,11 +82,15 @@ def _register(segment: str, collection: str, schema: type[Schema]) -> None:
             return written(outcome, 201, location)
 
     class Item(MethodView):
+        @blp.arguments(ReadArgs, location="query")
         @blp.response(200, schema)
-        def get(self, world_id: UUID, branch: str, entity_id: UUID) -> Any:
-            authorize(world_id, "read")
-            history = services().history
-            return preconditions.read(history.entity(world_id, branch, collection, str(entity_id)))
+        def get(self, args: dict[str, Any], world_id: UUID, branch: str, entity_id: UUID) -> Any:
+            read = open_branch(world_id, branch, args)
+            with services().engine.connect() as conn:
+                found = content.get_entity(conn, read.branch_id, collection, entity_id, read.as_of)
+            if found is None:
+                raise NotFound(f"{label[:-1]} {entity_id} does not exist on this branch")
+            return preconditions.read(found)
 
         @blp.arguments(patch_schema(partial=True))
         @blp.response(200, schema)
@@ -98,8 +121,11 @@ def _register(segment: str, collection: str, schema: type[Schema]) -> None:
             outcome = execute(command)
             return written(outcome)
 
+    Collection.get.__doc__ = (
+        f"A page of the branch's {label}, filtered; `as_of_version` reads an earlier version."
+    )
     Collection.post.__doc__ = f"Add one of the branch's {label}."
-    Item.get.__doc__ = f"One of the branch's {label}, as the write model knows it."
+    Item.get.__doc__ = f"One of the branch's {label} (`as_of_version` for an earlier state)."
     Item.patch.__doc__ = (
         f"Change fields of one of the branch's {label}; `null` clears an optional field, "
         "`metadata` is an RFC 7386 merge patch. Honours `If-Match`."

@@ -63,3 +63,29 @@ class MemberListSchema(Schema):
 
 class MemberRoleSchema(Schema):
     role = fields.String(required=True, validate=validate.OneOf(ROLE_CHOICES))
+
+
+class WorldListItemSchema(WorldSchema):
+    role = fields.String()
+
+
+class WorldPageSchema(Schema):
+    items = fields.List(fields.Nested(WorldListItemSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class ForkedFromSchema(Schema):
+    branch = fields.String()
+    version = fields.Integer()
+
+
+class BranchSchema(Schema):
+    name = fields.String()
+    head_version = fields.Integer()
+    forked_from = fields.Nested(ForkedFromSchema, allow_none=True)
+    created_at = fields.String()
+
+
+class BranchPageSchema(Schema):
+    items = fields.List(fields.Nested(BranchSchema))
+    next_cursor = fields.String(allow_none=True)

@@ -1,0 +1,63 @@
+"""Filtered, keyset-paginated, cached pages of a branch's content."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from api.problems import ApiProblem
+from api.reading import BranchRead, cached, page
+from api.services import services
+from queries import content
+from queries.cursors import BadCursor
+
+
+def filters_from(read: BranchRead, args: dict[str, Any]) -> content.Filters:
+    calendar = read.world.calendar_rules
+    bounds: dict[str, int] = {}
+    for name, key, end in (("from_", "from_ordinal", False), ("to", "to_ordinal", True)):
+        if name in args:
+            date = calendar.check(args[name], "from" if name == "from_" else "to")
+            bounds[key] = calendar.ordinal(date, end_of_period=end)
+    parent = args.get("parent_id")
+    return content.Filters(
+        kind=args.get("kind"),
+        tag=args.get("tag"),
+        parent_id=UUID(parent) if parent and parent != "null" else None,
+        roots_only=parent == "null",
+        timeline_id=args.get("timeline_id"),
+        element_id=args.get("element_id"),
+        location_id=args.get("location_id"),
+        q=args.get("q"),
+        metadata=args.get("metadata"),
+        **bounds,
+    )
+
+
+def list_content(read: BranchRead, collection: str, args: dict[str, Any]) -> Any:
+    filters = filters_from(read, args)
+
+    def compute() -> dict[str, Any]:
+        with services().engine.connect() as conn:
+            items, next_cursor = content.list_entities(
+                conn,
+                read.branch_id,
+                collection,
+                filters,
+                limit=args["limit"],
+                cursor=args.get("cursor"),
+                as_of=read.as_of,
+            )
+        return {"items": items, "next_cursor": next_cursor}
+
+    return page(paged(read.world.id, compute))
+
+
+def paged(world_id: UUID, compute: Any) -> dict[str, Any]:
+    try:
+        result: dict[str, Any] = cached(world_id, compute)
+    except BadCursor as error:
+        raise ApiProblem(
+            422, "Validation failed", str(error), kind="validation", errors={"cursor": [str(error)]}
+        ) from None
+    return result

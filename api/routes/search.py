@@ -1,0 +1,48 @@
+"""Reads across a branch: a timeline's events in in-world order, and ranked search."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api.listing import list_content, paged
+from api.reading import open_branch, page
+from api.schemas.queries import ContentListArgs, SearchArgs
+from api.services import services
+from queries import content
+
+blp = Blueprint("search", __name__, description="Timelines in in-world order, and search")
+
+
+@blp.route("/worlds/<uuid:world_id>/branches/<branch>/timelines/<uuid:timeline_id>/events")
+class TimelineEvents(MethodView):
+    @blp.arguments(ContentListArgs, location="query")
+    def get(self, args: dict[str, Any], world_id: UUID, branch: str, timeline_id: UUID) -> Any:
+        """Events of one timeline in in-world order; `from`/`to` select overlapping spans."""
+        read = open_branch(world_id, branch, args)
+        return list_content(read, "timeline_events", {**args, "timeline_id": timeline_id})
+
+
+@blp.route("/worlds/<uuid:world_id>/branches/<branch>/search")
+class Search(MethodView):
+    @blp.arguments(SearchArgs, location="query")
+    def get(self, args: dict[str, Any], world_id: UUID, branch: str) -> Any:
+        """Search names, titles, summaries and descriptions of all four collections, ranked."""
+        read = open_branch(world_id, branch, args)
+
+        def compute() -> dict[str, Any]:
+            with services().engine.connect() as conn:
+                items, next_cursor = content.search(
+                    conn,
+                    read.branch_id,
+                    args["q"],
+                    limit=args["limit"],
+                    cursor=args.get("cursor"),
+                    as_of=read.as_of,
+                )
+            return {"items": items, "next_cursor": next_cursor}
+
+        return page(paged(world_id, compute))

@@ -1,0 +1,1 @@
+"""Read side, writing half: projectors that turn the event log into read tables."""

@@ -1,0 +1,323 @@
+"""The read-model projector: applies each stored event to the read tables.
+
+Every method runs inside the caller's transaction, which also advances the projection's
+position, so a batch is applied exactly once or not at all.
+"""
+
+from __future__ import annotations
+
+from functools import singledispatchmethod
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, and_, select, update
+
+from commands import branch_events as ev
+from commands.chain import event_data
+from commands.dates import Calendar
+from commands.world import World
+from projections import tables as t
+
+
+class ReadModel:
+    """Applies domain events to the read tables on one connection."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._calendars: dict[UUID, Calendar] = {}
+        self._branches: dict[UUID, tuple[UUID, int]] = {}
+
+    def apply(self, position: int, event: Any) -> None:
+        self._log_change(position, event)
+        self.project(event, position)
+
+    # -- change log -------------------------------------------------------------------------
+
+    def _log_change(self, position: int, event: Any) -> None:
+        if isinstance(event, World.Event):
+            world_id, branch_id = event.originator_id, None
+            version = event.originator_version
+        else:
+            if isinstance(event, (ev.BranchStarted, ev.BranchForked)):
+                world_id = UUID(event.world_id)
+                base = 0 if isinstance(event, ev.BranchStarted) else event.at_version
+                self._branches[event.originator_id] = (world_id, base)
+            world_id, base = self._branch(event.originator_id)
+            branch_id = event.originator_id
+            version = base + event.originator_version - 1
+        entity_id = getattr(event, "entity_id", None)
+        meta = event.meta
+        self.conn.execute(
+            t.changes.insert().values(
+                position=position,
+                world_id=world_id,
+                branch_id=branch_id,
+                stream_version=event.originator_version,
+                version=version,
+                type=type(event).__name__,
+                collection=getattr(event, "collection", None) or None,
+                entity_id=UUID(entity_id) if entity_id else None,
+                actor=meta.get("actor") or "system",
+                recorded_at=event.timestamp,
+                command_id=meta.get("command_id"),
+                correlation_id=meta.get("correlation_id"),
+                causation_id=meta.get("causation_id"),
+                hash=event.hash,
+                prev_hash=event.prev_hash,
+                data=event_data(event),
+            )
+        )
+
+    def _branch(self, branch_id: UUID) -> tuple[UUID, int]:
+        """(world id, base version) of a branch, cached for the life of this batch."""
+        if branch_id not in self._branches:
+            row = self.conn.execute(
+                select(t.branches.c.world_id, t.branches.c.base_version).where(
+                    t.branches.c.branch_id == branch_id
+                )
+            ).one()
+            self._branches[branch_id] = (row.world_id, int(row.base_version))
+        return self._branches[branch_id]
+
+    def _calendar(self, world_id: UUID) -> Calendar:
+        if world_id not in self._calendars:
+            data = self.conn.execute(
+                select(t.worlds.c.calendar).where(t.worlds.c.id == world_id)
+            ).scalar_one()
+            self._calendars[world_id] = Calendar.from_dict(data)
+        return self._calendars[world_id]
+
+    # -- worlds -------------------------------------------------------------------------------
+
+    @singledispatchmethod
+    def project(self, event: Any, position: int) -> None:
+        raise TypeError(f"no projection for {type(event).__name__}")
+
+    @project.register
+    def _(self, event: World.WorldCreated, position: int) -> None:
+        self.conn.execute(
+            t.worlds.insert().values(
+                id=event.originator_id,
+                name=event.name,
+                description=event.description,
+                calendar=event.calendar,
+                default_branch="main",
+                created_at=event.timestamp,
+                version=event.originator_version,
+                last_position=position,
+            )
+        )
+        self.conn.execute(
+            t.members.insert().values(
+                world_id=event.originator_id, user_id=UUID(event.owner_id), role="owner"
+            )
+        )
+
+    @project.register
+    def _(self, event: World.WorldRenamed, position: int) -> None:
+        self._touch_world(event, position, name=event.name)
+
+    @project.register
+    def _(self, event: World.WorldDescribed, position: int) -> None:
+        self._touch_world(event, position, description=event.description)
+
+    @project.register
+    def _(self, event: World.CalendarDefined, position: int) -> None:
+        self._touch_world(event, position, calendar=event.calendar)
+        world_id = event.originator_id
+        calendar = Calendar.from_dict(event.calendar)
+        self._calendars[world_id] = calendar
+        rows = self.conn.execute(
+            select(
+                t.timeline_events.c.row_id, t.timeline_events.c.start, t.timeline_events.c.end
+            ).where(t.timeline_events.c.world_id == world_id)
+        ).all()
+        for row in rows:
+            start_ordinal, end_ordinal = _ordinals(calendar, row.start, row.end)
+            self.conn.execute(
+                update(t.timeline_events)
+                .where(t.timeline_events.c.row_id == row.row_id)
+                .values(start_ordinal=start_ordinal, end_ordinal=end_ordinal)
+            )
+
+    @project.register
+    def _(self, event: World.MemberAdded, position: int) -> None:
+        self._touch_world(event, position)
+        self.conn.execute(
+            t.members.insert().values(
+                world_id=event.originator_id, user_id=UUID(event.user_id), role=event.role
+            )
+        )
+
+    @project.register
+    def _(self, event: World.MemberRoleChanged, position: int) -> None:
+        self._touch_world(event, position)
+        self.conn.execute(
+            update(t.members)
+            .where(
+                t.members.c.world_id == event.originator_id,
+                t.members.c.user_id == UUID(event.user_id),
+            )
+            .values(role=event.role)
+        )
+
+    @project.register
+    def _(self, event: World.MemberRemoved, position: int) -> None:
+        self._touch_world(event, position)
+        self.conn.execute(
+            t.members.delete().where(
+                t.members.c.world_id == event.originator_id,
+                t.members.c.user_id == UUID(event.user_id),
+            )
+        )
+
+    @project.register
+    def _(self, event: World.BranchCreated, position: int) -> None:
+        self._touch_world(event, position)
+
+    def _touch_world(self, event: Any, position: int, **values: Any) -> None:
+        self.conn.execute(
+            update(t.worlds)
+            .where(t.worlds.c.id == event.originator_id)
+            .values(version=event.originator_version, last_position=position, **values)
+        )
+
+    # -- branches -------------------------------------------------------------------------
+
+    @project.register
+    def _(self, event: ev.BranchStarted, position: int) -> None:
+        self._insert_branch(event, position, base=0, forked_from=None)
+
+    @project.register
+    def _(self, event: ev.BranchForked, position: int) -> None:
+        self._insert_branch(
+            event,
+            position,
+            base=event.at_version,
+            forked_from={"branch": event.parent_branch, "version": event.at_version},
+        )
+
+    def _insert_branch(
+        self, event: Any, position: int, base: int, forked_from: dict[str, Any] | None
+    ) -> None:
+        self.conn.execute(
+            t.branches.insert().values(
+                branch_id=event.originator_id,
+                world_id=UUID(event.world_id),
+                name=event.name,
+                base_version=base,
+                head_version=base,
+                forked_from=forked_from,
+                created_at=event.timestamp,
+                created_seq=position,
+            )
+        )
+        self._touch_world_position(UUID(event.world_id), position)
+
+    def _touch_world_position(self, world_id: UUID, position: int) -> None:
+        self.conn.execute(
+            update(t.worlds).where(t.worlds.c.id == world_id).values(last_position=position)
+        )
+
+    # -- content --------------------------------------------------------------------------
+
+    @project.register
+    def _(self, event: ev.ContentEvent, position: int) -> None:
+        world_id, base = self._branch(event.originator_id)
+        version = base + event.originator_version - 1
+        self.conn.execute(
+            update(t.branches)
+            .where(t.branches.c.branch_id == event.originator_id)
+            .values(head_version=version)
+        )
+        self._touch_world_position(world_id, position)
+        table = t.CONTENT[event.collection]
+        key = and_(
+            table.c.branch_id == event.originator_id,
+            table.c.id == UUID(event.entity_id),
+            table.c.valid_to.is_(None),
+        )
+        if isinstance(event, ev.EntityAdded):
+            fields = dict(event.fields)
+            self._insert_row(event, world_id, table, fields, version, position)
+            return
+        current = self.conn.execute(select(table).where(key)).mappings().one()
+        self.conn.execute(update(table).where(key).values(valid_to=version))
+        if isinstance(event, ev.EntityRemoved):
+            return
+        fields = {name: current[name] for name in t.FIELDS[event.collection]}
+        fields = _plain(fields)
+        probe = _Probe(fields)
+        event.apply(_ProbeAggregate(event.collection, event.entity_id, probe))
+        self._insert_row(event, world_id, table, probe.fields, version, current["created_seq"])
+
+    def _insert_row(
+        self,
+        event: Any,
+        world_id: UUID,
+        table: Any,
+        fields: dict[str, Any],
+        version: int,
+        created_seq: int,
+    ) -> None:
+        row = {name: fields.get(name) for name in t.FIELDS[event.collection]}
+        for ref in ("parent_id", "timeline_id", "location_id"):
+            if ref in row and row[ref] is not None:
+                row[ref] = UUID(str(row[ref]))
+        if "element_ids" in row:
+            row["element_ids"] = [UUID(str(e)) for e in row["element_ids"] or []]
+        if "tags" in row:
+            row["tags"] = list(row["tags"] or [])
+        if "metadata" in row:
+            row["metadata"] = row["metadata"] or {}
+        if event.collection == "timeline_events":
+            calendar = self._calendar(world_id)
+            row["start_ordinal"], row["end_ordinal"] = _ordinals(calendar, row["start"], row["end"])
+        self.conn.execute(
+            table.insert().values(
+                world_id=world_id,
+                branch_id=event.originator_id,
+                id=UUID(event.entity_id),
+                valid_from=version,
+                valid_to=None,
+                created_seq=created_seq,
+                **row,
+            )
+        )
+
+
+class _Probe:
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self.fields = fields
+
+
+class _ProbeAggregate:
+    """Lets a content event's own `apply` compute the next row, so the rules live in one place."""
+
+    def __init__(self, collection: str, entity_id: str, probe: _Probe) -> None:
+        probe.fields["id"] = entity_id
+        self.entities = {collection: {entity_id: probe.fields}}
+        self.base_version = 0
+
+
+def _plain(fields: dict[str, Any]) -> dict[str, Any]:
+    """Row values as the write model holds them: ids as strings."""
+    out: dict[str, Any] = {}
+    for key, value in fields.items():
+        if isinstance(value, UUID):
+            out[key] = str(value)
+        elif isinstance(value, list):
+            out[key] = [str(v) if isinstance(v, UUID) else v for v in value]
+        else:
+            out[key] = value
+    return out
+
+
+def _ordinals(calendar: Calendar, start: Any, end: Any) -> tuple[int, int]:
+    """Sort keys of a span: first day of `start`, last day of `end` (or of `start`)."""
+    last = end if end is not None else start
+    try:
+        return calendar.ordinal(start), calendar.ordinal(last, end_of_period=True)
+    except (IndexError, KeyError, TypeError):
+        # A date the current calendar cannot place (e.g. a month it no longer has).
+        return 0, 0

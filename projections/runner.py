@@ -1,0 +1,141 @@
+"""Follows the notification log and applies it to the read tables in batches.
+
+Each batch, its read-table writes and the new position share one transaction: a projector
+killed at any instant resumes from the last committed position, losing and repeating
+nothing. Only one projector per projection writes: the others wait on a PostgreSQL
+advisory lock. When idle, the runner sleeps on LISTEN/NOTIFY so a new event is applied
+within milliseconds.
+"""
+
+from __future__ import annotations
+
+import select as io_select
+import threading
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+from eventsourcing.persistence import Notification
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.dialects.postgresql import insert
+
+from commands.application import WorldHistory
+from projections import tables as t
+from projections.read_model import ReadModel
+
+NAME = t.READ_MODEL
+CHANNEL = "pearl_events"
+
+
+class ProjectionRunner:
+    """Catch up, then follow, one projection."""
+
+    def __init__(
+        self, engine: Engine, history: WorldHistory, name: str = NAME, batch_size: int = 500
+    ) -> None:
+        self.engine = engine
+        self.history = history
+        self.name = name
+        self.batch_size = batch_size
+        self.lock_key = zlib.crc32(f"projection:{name}".encode())
+
+    # -- positions ------------------------------------------------------------------------
+
+    def position(self) -> int:
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(t.projection_positions.c.position).where(
+                    t.projection_positions.c.name == self.name
+                )
+            ).scalar()
+        return int(found or 0)
+
+    def head(self) -> int:
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(text("SELECT coalesce(max(id), 0) FROM pearl_events")).scalar_one()
+            )
+
+    # -- applying -----------------------------------------------------------------------
+
+    def run_batch(self) -> int:
+        """Apply the next batch in one transaction; return how many events it held."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(t.projection_positions)
+                .values(name=self.name, position=0, updated_at=func.now())
+                .on_conflict_do_nothing()
+            )
+            position = conn.execute(
+                select(t.projection_positions.c.position)
+                .where(t.projection_positions.c.name == self.name)
+                .with_for_update()
+            ).scalar_one()
+            notifications = self.history.recorder.select_notifications(
+                start=position, limit=self.batch_size, inclusive_of_start=False
+            )
+            if not notifications:
+                return 0
+            model = ReadModel(conn)
+            for notification in notifications:
+                model.apply(notification.id, self._decode(notification))
+            conn.execute(
+                t.projection_positions.update()
+                .where(t.projection_positions.c.name == self.name)
+                .values(position=notifications[-1].id, updated_at=func.now())
+            )
+            return len(notifications)
+
+    def _decode(self, notification: Notification) -> Any:
+        return self.history.mapper.to_domain_event(notification)
+
+    def catch_up(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Apply everything recorded so far; report (position, head) after each batch."""
+        total = 0
+        head = self.head()
+        while True:
+            done = self.run_batch()
+            total += done
+            if progress:
+                progress(self.position(), max(head, self.position()))
+            if done < self.batch_size:
+                return total
+
+    def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Empty the read tables and project the whole log again from position 0.
+
+        Safe beside a running projector: batches serialise on the position row, so each
+        event is applied once, by whichever of them gets there first.
+        """
+        with self.engine.begin() as conn:
+            names = ", ".join(table.name for table in t.metadata.sorted_tables)
+            conn.execute(text(f"TRUNCATE {names}"))
+            conn.execute(insert(t.projection_positions).values(name=self.name, position=0))
+        return self.catch_up(progress)
+
+    # -- following ------------------------------------------------------------------------
+
+    def follow(self, stop: threading.Event, idle_wait: float = 1.0) -> None:
+        """Run until `stop` is set, holding the projection's advisory lock throughout."""
+        raw = self.engine.raw_connection()
+        try:
+            raw.autocommit = True  # type: ignore[attr-defined]
+            cursor = raw.cursor()
+            while not stop.is_set():
+                cursor.execute("SELECT pg_try_advisory_lock(%s)", (self.lock_key,))
+                if cursor.fetchone() == (True,):
+                    break
+                stop.wait(idle_wait)  # another projector is active: stand by
+            else:
+                return
+            cursor.execute(f"LISTEN {CHANNEL}")
+            while not stop.is_set():
+                if self.run_batch() == self.batch_size:
+                    continue
+                driver: Any = raw.driver_connection
+                ready, _, _ = io_select.select([driver], [], [], idle_wait)
+                if ready:
+                    driver.poll()
+                    driver.notifies.clear()
+        finally:
+            raw.close()

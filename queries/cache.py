@@ -1,0 +1,63 @@
+"""A Redis cache for hot queries whose keys carry the world's projected position.
+
+A cached answer is only ever found under the position it was computed at, so it can never be
+staler than the position it is asked for. When Redis is down the cache steps aside for a
+few seconds at a time and queries are answered uncached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+log = logging.getLogger(__name__)
+
+
+class QueryCache:
+    def __init__(self, url: str | None, ttl: int = 300, retry_after: float = 5.0) -> None:
+        self.ttl = ttl
+        self.retry_after = retry_after
+        self._down_until = 0.0
+        self._client = (
+            redis.Redis.from_url(url, socket_timeout=0.2, socket_connect_timeout=0.2)
+            if url
+            else None
+        )
+
+    def key(self, world_id: str, position: int, request_key: str) -> str:
+        digest = hashlib.sha256(request_key.encode()).hexdigest()[:32]
+        return f"pearl:q:{world_id}:{position}:{digest}"
+
+    def fetch(self, key: str, compute: Callable[[], Any]) -> Any:
+        """The cached value under `key`, or `compute()` (stored for next time)."""
+        client = self._available()
+        if client is not None:
+            try:
+                found = client.get(key)
+                if found is not None:
+                    return json.loads(found)
+            except redis.RedisError as error:
+                self._mark_down(error)
+                client = None
+        value = compute()
+        if client is not None:
+            try:
+                client.set(key, json.dumps(value), ex=self.ttl)
+            except redis.RedisError as error:
+                self._mark_down(error)
+        return value
+
+    def _available(self) -> redis.Redis | None:
+        if self._client is None or time.monotonic() < self._down_until:
+            return None
+        return self._client
+
+    def _mark_down(self, error: Exception) -> None:
+        log.warning("query cache unavailable, answering uncached: %s", error)
+        self._down_until = time.monotonic() + self.retry_after

@@ -1,0 +1,206 @@
+"""Reads of a branch's content from the read tables: one entity, filtered pages, search.
+
+Every read can be made as of a branch version: a row answers for version N when
+`valid_from <= N < valid_to` (or `valid_to` is null).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, Numeric, Select, and_, func, literal, or_, select, union_all
+
+from projections import tables as t
+from queries import cursors
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a list may be narrowed by; None means 'not asked for'."""
+
+    kind: str | None = None
+    tag: str | None = None
+    parent_id: UUID | None = None
+    roots_only: bool = False
+    timeline_id: UUID | None = None
+    element_id: UUID | None = None
+    location_id: UUID | None = None
+    q: str | None = None
+    metadata: dict[str, Any] | None = None
+    from_ordinal: int | None = None
+    to_ordinal: int | None = None
+
+
+def visible(table: Any, branch_id: UUID, as_of: int | None) -> Any:
+    """Rows of the branch as it stood at `as_of` (the current rows when None)."""
+    if as_of is None:
+        return and_(table.c.branch_id == branch_id, table.c.valid_to.is_(None))
+    return and_(
+        table.c.branch_id == branch_id,
+        table.c.valid_from <= as_of,
+        or_(table.c.valid_to.is_(None), table.c.valid_to > as_of),
+    )
+
+
+def get_entity(
+    conn: Connection, branch_id: UUID, collection: str, entity_id: UUID, as_of: int | None
+) -> Row | None:
+    table = t.CONTENT[collection]
+    row = (
+        conn.execute(select(table).where(visible(table, branch_id, as_of), table.c.id == entity_id))
+        .mappings()
+        .first()
+    )
+    return resource(collection, row) if row else None
+
+
+def list_entities(
+    conn: Connection,
+    branch_id: UUID,
+    collection: str,
+    filters: Filters,
+    *,
+    limit: int,
+    cursor: str | None,
+    as_of: int | None,
+) -> tuple[list[Row], str | None]:
+    """One page in creation order (timeline events: in-world order), keyset-paginated."""
+    table = t.CONTENT[collection]
+    query = select(table).where(visible(table, branch_id, as_of), *_conditions(table, filters))
+    if collection == "timeline_events":
+        order = [table.c.start_ordinal, table.c.created_seq]
+    else:
+        order = [table.c.created_seq]
+    if cursor:
+        after = cursors.decode(collection, cursor, len(order))
+        query = query.where(_after(order, after))
+    rows = conn.execute(query.order_by(*order).limit(limit + 1)).mappings().all()
+    page = rows[:limit]
+    next_cursor = None
+    if len(rows) > limit:
+        last = page[-1]
+        next_cursor = cursors.encode(collection, [last[c.name] for c in order])
+    return [resource(collection, r) for r in page], next_cursor
+
+
+def _after(order: list[Any], key: list[Any]) -> Any:
+    """Keyset predicate: strictly after `key` in the (ascending) `order`."""
+    if len(order) == 1:
+        return order[0] > key[0]
+    return or_(order[0] > key[0], and_(order[0] == key[0], _after(order[1:], key[1:])))
+
+
+def _conditions(table: Any, f: Filters) -> list[Any]:
+    c = table.c
+    conditions: list[Any] = []
+    if f.kind is not None and "kind" in c:
+        conditions.append(c.kind == f.kind)
+    if f.tag is not None and "tags" in c:
+        conditions.append(c.tags.contains([f.tag]))
+    if f.roots_only and "parent_id" in c:
+        conditions.append(c.parent_id.is_(None))
+    elif f.parent_id is not None and "parent_id" in c:
+        conditions.append(c.parent_id == f.parent_id)
+    if f.timeline_id is not None and "timeline_id" in c:
+        conditions.append(c.timeline_id == f.timeline_id)
+    if f.element_id is not None and "element_ids" in c:
+        conditions.append(c.element_ids.contains([f.element_id]))
+    if f.location_id is not None and "location_id" in c:
+        conditions.append(c.location_id == f.location_id)
+    if f.metadata is not None and "metadata" in c:
+        conditions.append(c.metadata.contains(f.metadata))
+    if f.q:
+        conditions.append(c.search.op("@@")(func.plainto_tsquery("simple", f.q)))
+    if f.from_ordinal is not None and "end_ordinal" in c:
+        conditions.append(c.end_ordinal >= f.from_ordinal)
+    if f.to_ordinal is not None and "start_ordinal" in c:
+        conditions.append(c.start_ordinal <= f.to_ordinal)
+    return conditions
+
+
+def search(
+    conn: Connection,
+    branch_id: UUID,
+    text: str,
+    *,
+    limit: int,
+    cursor: str | None,
+    as_of: int | None,
+) -> tuple[list[Row], str | None]:
+    """Names, titles, summaries and descriptions of all four collections, best match first."""
+    query_ts = func.plainto_tsquery("simple", text)
+    parts: list[Select[Any]] = []
+    for collection, table in t.CONTENT.items():
+        title = table.c.title if collection == "timeline_events" else table.c.name
+        parts.append(
+            select(
+                literal(collection).label("collection"),
+                table.c.id,
+                title.label("title"),
+                table.c.valid_from.label("version"),
+                table.c.created_seq,
+                func.round(func.ts_rank(table.c.search, query_ts).cast(Numeric), 6).label("rank"),
+            ).where(visible(table, branch_id, as_of), table.c.search.op("@@")(query_ts))
+        )
+    hits = union_all(*parts).subquery()
+    query = select(hits)
+    if cursor:
+        raw_rank, seq, collection = cursors.decode("search", cursor, 3)
+        try:
+            rank = Decimal(str(raw_rank))
+        except InvalidOperation:
+            raise cursors.BadCursor("the cursor does not belong to this list") from None
+        query = query.where(
+            or_(
+                hits.c.rank < rank,
+                and_(hits.c.rank == rank, hits.c.created_seq > seq),
+                and_(
+                    hits.c.rank == rank, hits.c.created_seq == seq, hits.c.collection > collection
+                ),
+            )
+        )
+    rows = (
+        conn.execute(
+            query.order_by(hits.c.rank.desc(), hits.c.created_seq, hits.c.collection).limit(
+                limit + 1
+            )
+        )
+        .mappings()
+        .all()
+    )
+    page = rows[:limit]
+    next_cursor = None
+    if len(rows) > limit:
+        last = page[-1]
+        next_cursor = cursors.encode(
+            "search", [str(last["rank"]), last["created_seq"], last["collection"]]
+        )
+    items = [
+        {
+            "collection": r["collection"].replace("_", "-"),
+            "id": str(r["id"]),
+            "title": r["title"],
+            "version": r["version"],
+            "rank": float(r["rank"]),
+        }
+        for r in page
+    ]
+    return items, next_cursor
+
+
+def resource(collection: str, row: Any) -> Row:
+    """A read-table row as the API shows it."""
+    out: Row = {"id": str(row["id"]), "version": row["valid_from"]}
+    for name in t.FIELDS[collection]:
+        value = row[name]
+        if isinstance(value, UUID):
+            value = str(value)
+        elif name == "element_ids":
+            value = [str(v) for v in value or []]
+        out[name] = value
+    return out
