@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,15 +28,23 @@ def data_dir() -> Path:
 
 
 def _development_secret() -> str:
-    """A per-checkout random secret kept under `.data/`, never in the repository."""
+    """A per-checkout random secret kept under `.data/`, never in the repository.
+
+    Written atomically (a private temporary file linked into place), so processes starting
+    together all end up with the one secret that won.
+    """
     path = data_dir() / "jwt-secret"
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    value = DEFAULT_SECRET_MARKER + secrets.token_urlsafe(32)
-    path.write_text(value)
-    path.chmod(0o600)
-    return value
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".jwt-secret-")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(DEFAULT_SECRET_MARKER + secrets.token_urlsafe(32))
+            with contextlib.suppress(FileExistsError):
+                os.link(temporary, path)
+        finally:
+            os.unlink(temporary)
+    return path.read_text().strip()
 
 
 @dataclass(frozen=True)
@@ -87,4 +97,3 @@ class Config:
             raise ValueError("PEARL_ENV=production needs JWT_SECRET set to a strong secret")
         if len(self.jwt_secret) < 32:
             raise ValueError("JWT_SECRET must be at least 32 characters")
-

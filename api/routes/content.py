@@ -38,6 +38,7 @@ COLLECTIONS: dict[str, tuple[str, type[Schema]]] = {
     "timelines": ("timelines", TimelineSchema),
     "timeline-events": ("timeline_events", TimelineEventSchema),
 }
+PAGE_SCHEMAS: dict[str, type[Schema]] = {}
 
 
 def plain(value: Any) -> Any:
@@ -61,6 +62,7 @@ def _register(segment: str, collection: str, schema: type[Schema]) -> None:
             "next_cursor": fields.String(allow_none=True),
         },
     )
+    PAGE_SCHEMAS[collection] = list_schema
     patch_schema = type(f"{schema.__name__.removesuffix('Schema')}PatchSchema", (schema,), {})
     label = segment.replace("-", " ")
 

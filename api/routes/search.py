@@ -10,6 +10,8 @@ from flask_smorest import Blueprint
 
 from api.listing import list_content, paged
 from api.reading import open_branch, page
+from api.routes.content import PAGE_SCHEMAS
+from api.schemas.content import SearchPageSchema
 from api.schemas.queries import ContentListArgs, SearchArgs
 from api.services import services
 from queries import content
@@ -20,6 +22,7 @@ blp = Blueprint("search", __name__, description="Timelines in in-world order, an
 @blp.route("/worlds/<uuid:world_id>/branches/<branch>/timelines/<uuid:timeline_id>/events")
 class TimelineEvents(MethodView):
     @blp.arguments(ContentListArgs, location="query")
+    @blp.response(200, PAGE_SCHEMAS["timeline_events"])
     def get(self, args: dict[str, Any], world_id: UUID, branch: str, timeline_id: UUID) -> Any:
         """Events of one timeline in in-world order; `from`/`to` select overlapping spans."""
         read = open_branch(world_id, branch, args)
@@ -29,6 +32,7 @@ class TimelineEvents(MethodView):
 @blp.route("/worlds/<uuid:world_id>/branches/<branch>/search")
 class Search(MethodView):
     @blp.arguments(SearchArgs, location="query")
+    @blp.response(200, SearchPageSchema)
     def get(self, args: dict[str, Any], world_id: UUID, branch: str) -> Any:
         """Search names, titles, summaries and descriptions of all four collections, ranked."""
         read = open_branch(world_id, branch, args)

@@ -60,3 +60,16 @@ class DeletedSchema(Schema):
 
 class RemoveArgsSchema(Schema):
     cascade = fields.Boolean(load_default=False)
+
+
+class SearchHitSchema(Schema):
+    collection = fields.String()
+    id = fields.String()
+    title = fields.String()
+    version = fields.Integer()
+    rank = fields.Float()
+
+
+class SearchPageSchema(Schema):
+    items = fields.List(fields.Nested(SearchHitSchema))
+    next_cursor = fields.String(allow_none=True)

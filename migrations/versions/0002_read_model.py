@@ -165,8 +165,7 @@ def upgrade() -> None:
         )
         op.execute(f"CREATE INDEX {table}_history_idx ON {table} (branch_id, id, valid_from)")
         op.execute(
-            f"CREATE INDEX {table}_search_idx ON {table} USING gin (search)"
-            " WHERE valid_to IS NULL"
+            f"CREATE INDEX {table}_search_idx ON {table} USING gin (search) WHERE valid_to IS NULL"
         )
         if table != "rm_timelines":
             op.execute(

@@ -1,0 +1,1 @@
+"""Alembic migrations: they own every table, the event store's included."""
