@@ -8,10 +8,13 @@ from typing import Any
 from flask import Flask, Response, current_app
 from sqlalchemy import text
 
-from api.problems import problem
 from api.services import services
 
 METHODS = ("get", "post", "put", "patch", "delete")
+LAG_QUERY = """
+    SELECT (SELECT coalesce(max(id), 0) FROM pearl_events),
+           coalesce((SELECT position FROM projection_positions WHERE name = 'read_model'), 0)
+"""
 
 
 def register(app: Flask) -> None:
@@ -22,13 +25,26 @@ def register(app: Flask) -> None:
 
     @app.get("/readyz")
     def readyz() -> Any:
-        """The database answers."""
+        """Ready when the database and Redis answer and the read model is not far behind."""
+        svc = services()
+        report: dict[str, Any] = {}
+        ready = True
         try:
-            with services().engine.connect() as conn:
-                conn.execute(text("select 1"))
+            with svc.engine.connect() as conn:
+                head, position = conn.execute(text(LAG_QUERY)).one()
+            lag = int(head) - int(position)
+            report["database"] = "ok"
+            report["projection"] = {"position": int(position), "head": int(head), "lag": lag}
+            if lag > svc.config.ready_max_lag:
+                ready = False
         except Exception as error:  # any failure means not ready
-            return problem(503, "Service Unavailable", f"database: {type(error).__name__}")
-        return {"status": "ready", "database": "ok"}
+            report["database"] = f"down: {type(error).__name__}"
+            ready = False
+        if svc.config.redis_url:
+            report["redis"] = "ok" if svc.cache.ping() else "down"
+            ready = ready and report["redis"] == "ok"
+        report["status"] = "ready" if ready else "not ready"
+        return report, 200 if ready else 503
 
     @app.get("/docs")
     def docs() -> Response:

@@ -1,4 +1,5 @@
-"""The `pearl` command: `pearl up` starts the stack, `pearl migrate` migrates the database."""
+"""The `pearl` command: `up` starts the stack, `migrate` migrates the database,
+`projections status|rebuild` inspects or rebuilds the read model."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from pearl import config, launcher
+from pearl import config, launcher, projection_commands
 from pearl.devservers import start_postgres
 from pearl.migrate import upgrade
 from pearl.processes import check_port_free
@@ -40,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands.add_parser("migrate", help="migrate the database to the latest revision")
+    projections = commands.add_parser("projections", help="inspect or rebuild the read model")
+    actions = projections.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("status", help="position and lag of each projection")
+    actions.add_parser("rebuild", help="rebuild the read tables from position 0, with progress")
     return parser
 
 
@@ -54,6 +59,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "up":
             return launcher.run()
+        if args.command == "projections":
+            return (
+                projection_commands.status()
+                if args.action == "status"
+                else projection_commands.rebuild()
+            )
         return migrate()
     except KeyboardInterrupt:
         return 130

@@ -63,6 +63,7 @@ class Config:
     idempotency_ttl: int = 24 * 3600
     command_retries: int = 5
     min_position_wait: float = 2.0
+    ready_max_lag: int = 10_000
 
     @classmethod
     def from_env(cls, **overrides: object) -> Config:
@@ -81,6 +82,7 @@ class Config:
             "max_body_bytes": _env_int("MAX_BODY_BYTES", 1024 * 1024),
             "command_retries": _env_int("COMMAND_RETRIES", 5),
             "min_position_wait": _env_float("MIN_POSITION_WAIT", 2.0),
+            "ready_max_lag": _env_int("READY_MAX_LAG", 10_000),
         }
         values.update(overrides)
         config = cls(**values)  # type: ignore[arg-type]

@@ -53,6 +53,15 @@ class QueryCache:
                 self._mark_down(error)
         return value
 
+    def ping(self) -> bool:
+        """True when Redis answers now (ignores the back-off)."""
+        if self._client is None:
+            return False
+        try:
+            return bool(self._client.ping())
+        except redis.RedisError:
+            return False
+
     def _available(self) -> redis.Redis | None:
         if self._client is None or time.monotonic() < self._down_until:
             return None
