@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask, Response, json, request
 from werkzeug.exceptions import BadRequest, HTTPException
 
+from commands.branching import MergeConflict
 from commands.errors import (
     ConcurrentWrite,
     Conflict,
@@ -97,6 +98,15 @@ def from_domain(error: DomainError) -> Response:
     if isinstance(error, StaleVersion):
         return problem(
             412, error.title, error.detail, kind="stale-version", current_version=error.actual
+        )
+    if isinstance(error, MergeConflict):
+        return problem(
+            409,
+            "Merge conflict",
+            error.detail,
+            kind="merge-conflict",
+            conflicts=error.conflicts,
+            **error.extra,
         )
     if isinstance(error, Conflict):
         extra: dict[str, Any] = {"references": error.references} if error.references else {}

@@ -7,7 +7,7 @@ command is refused with `ConcurrentWrite` and nothing is recorded.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -16,15 +16,19 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 
+from commands import branching
 from commands.branch import Branch
-from commands.branch_events import COLLECTIONS
+from commands.branch_events import COLLECTIONS, BranchForked
 from commands.errors import ConcurrentWrite, Conflict, NotFound, StaleVersion
 from commands.messages import (
     AddEntity,
     Command,
     CreateWorld,
+    ForkBranch,
+    MergeBranch,
     RemoveEntity,
     RemoveMember,
+    RevertBranch,
     SetMemberRole,
     UpdateEntity,
     UpdateWorld,
@@ -95,6 +99,12 @@ class WorldHistory(Application):
     def _decide(self, command: Command) -> tuple[Aggregates, dict[str, Any], int]:
         if isinstance(command, CreateWorld):
             return self._create_world(command)
+        if isinstance(command, ForkBranch):
+            return branching.fork(self, command)
+        if isinstance(command, MergeBranch):
+            return branching.merge(self, command)
+        if isinstance(command, RevertBranch):
+            return branching.revert(self, command)
         if isinstance(command, (UpdateWorld, SetMemberRole, RemoveMember)):
             world = self.world(command.world_id)
             resource: dict[str, Any]
@@ -169,8 +179,43 @@ class WorldHistory(Application):
     def branch(self, world: World, name: str) -> Branch:
         if name not in world.branches:
             raise NotFound(f"branch {name!r} does not exist in this world")
-        branch: Branch = self.repository.get(branch_id(world.id, name))
+        return self.load_branch(branch_id(world.id, name))
+
+    def load_branch(self, stream_id: UUID, version: int | None = None) -> Branch:
+        """A branch's state, at its head or as of branch version `version`.
+
+        A fork is its parent's state at the fork version plus its own events; a version
+        before the fork point reads the parent (a Branch named as the parent).
+        """
+        events: Iterator[Any] = iter(self.events.get(stream_id))
+        first = next(events, None)
+        if first is None:
+            raise NotFound(f"branch stream {stream_id} does not exist")
+        forked = isinstance(first, BranchForked)
+        if forked and version is not None and version < first.at_version:
+            return self.load_branch(UUID(first.parent_branch_id), version)
+        branch: Branch = first.mutate(None)
+        if forked:
+            branch.entities = self.load_branch(
+                UUID(first.parent_branch_id), first.at_version
+            ).entities
+        for event in events:
+            if version is not None and branch.head_version >= version:
+                break
+            event.mutate(branch)
         return branch
+
+    def hash_at(self, stream_id: UUID, version: int) -> str:
+        """The chain hash of the branch's lineage after its version `version`."""
+        events: list[Any] = list(self.events.get(stream_id))
+        first = events[0]
+        base = first.at_version if isinstance(first, BranchForked) else 0
+        if version < base:
+            return self.hash_at(UUID(first.parent_branch_id), version)
+        return str(events[version - base].hash)
+
+    def compare(self, world_id: UUID, base: str, head: str) -> dict[str, Any]:
+        return branching.comparison(self, world_id, base, head)
 
     def entity(
         self, world_id: UUID, branch_name: str, collection: str, entity_id: str

@@ -30,6 +30,7 @@ class Branch(ChainedAggregate):
         base_version: int
         forked_from: dict[str, Any] | None
         entities: dict[str, dict[str, Entity]]
+        merges: dict[str, int]
 
     @classmethod
     def start(cls, branch_id: UUID, *, world_id: UUID, name: str) -> Branch:
@@ -40,6 +41,37 @@ class Branch(ChainedAggregate):
             world_id=str(world_id),
             name=name,
         )
+
+    @classmethod
+    def fork(
+        cls,
+        branch_id: UUID,
+        *,
+        world_id: UUID,
+        name: str,
+        parent_branch_id: UUID,
+        parent_branch: str,
+        at_version: int,
+        parent_hash: str,
+    ) -> Branch:
+        """A branch starting as its parent stood at `at_version`; its chain links there."""
+        return cls._start(
+            ev.BranchForked,
+            id=branch_id,
+            prev_hash=parent_hash,
+            world_id=str(world_id),
+            name=name,
+            parent_branch_id=str(parent_branch_id),
+            parent_branch=parent_branch,
+            at_version=at_version,
+            parent_hash=parent_hash,
+        )
+
+    def record_merge(self, source: str, source_version: int) -> None:
+        self.trigger_event(ev.BranchMerged, source_branch=source, source_version=source_version)
+
+    def record_revert(self, to_version: int) -> None:
+        self.trigger_event(ev.BranchReverted, to_version=to_version)
 
     @property
     def head_version(self) -> int:

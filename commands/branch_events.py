@@ -13,6 +13,23 @@ from commands.merge_patch import apply_merge_patch
 
 COLLECTIONS = ("locations", "elements", "timelines", "timeline_events")
 
+# The fields of each collection's entities (beside `id` and `version`).
+FIELDS: dict[str, tuple[str, ...]] = {
+    "locations": ("name", "kind", "description", "parent_id", "metadata"),
+    "elements": ("kind", "name", "summary", "tags", "metadata"),
+    "timelines": ("name", "description"),
+    "timeline_events": (
+        "timeline_id",
+        "title",
+        "description",
+        "start",
+        "end",
+        "location_id",
+        "element_ids",
+        "metadata",
+    ),
+}
+
 
 class BranchStarted(ChainedAggregate.Created):
     """A world's first branch (`main`), starting at version 0."""
@@ -26,6 +43,7 @@ class BranchStarted(ChainedAggregate.Created):
         aggregate.base_version = 0
         aggregate.forked_from = None
         aggregate.entities = {c: {} for c in COLLECTIONS}
+        aggregate.merges = {}
 
 
 class BranchForked(ChainedAggregate.Created):
@@ -43,7 +61,8 @@ class BranchForked(ChainedAggregate.Created):
         aggregate.name = self.name
         aggregate.base_version = self.at_version
         aggregate.forked_from = {"branch": self.parent_branch, "version": self.at_version}
-        aggregate.entities = {c: {} for c in COLLECTIONS}
+        aggregate.entities = {c: {} for c in COLLECTIONS}  # the loader fills in the parent's
+        aggregate.merges = {}
 
 
 class ContentEvent(ChainedAggregate.Event):
@@ -175,3 +194,22 @@ class ElementsUnlinked(ContentEvent):
 
 class TimelineEventRemoved(EntityRemoved):
     collection = "timeline_events"
+
+
+class BranchMerged(ChainedAggregate.Event):
+    """Marks that `source` up to `source_version` was merged in (the next merge's ancestor)."""
+
+    source_branch: str
+    source_version: int
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.merges = {**aggregate.merges, self.source_branch: self.source_version}
+
+
+class BranchReverted(ChainedAggregate.Event):
+    """Marks that the events before it brought the branch back to its state at `to_version`."""
+
+    to_version: int
+
+    def apply(self, aggregate: Any) -> None:
+        pass

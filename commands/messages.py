@@ -69,6 +69,35 @@ class RemoveEntity:
     cascade: bool = False
 
 
+@dataclass(frozen=True)
+class ForkBranch:
+    """Start branch `name` as `source` stood at `at_version` (its head when None)."""
+
+    world_id: UUID
+    name: str
+    source: str
+    at_version: int | None = None
+
+
+@dataclass(frozen=True)
+class MergeBranch:
+    """Apply `source`'s changes since the common ancestor to `target` (or only plan them)."""
+
+    world_id: UUID
+    target: str
+    source: str
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class RevertBranch:
+    """Append the events that bring `branch` back to its state at `to_version`."""
+
+    world_id: UUID
+    branch: str
+    to_version: int
+
+
 Command = (
     CreateWorld
     | UpdateWorld
@@ -77,4 +106,7 @@ Command = (
     | AddEntity
     | UpdateEntity
     | RemoveEntity
+    | ForkBranch
+    | MergeBranch
+    | RevertBranch
 )

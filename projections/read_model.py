@@ -10,7 +10,7 @@ from functools import singledispatchmethod
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, and_, select, update
+from sqlalchemy import Connection, and_, case, literal, select, update
 
 from commands import branch_events as ev
 from commands.chain import event_data
@@ -196,6 +196,47 @@ class ReadModel:
             base=event.at_version,
             forked_from={"branch": event.parent_branch, "version": event.at_version},
         )
+        self._copy_parent_rows(event)
+
+    def _copy_parent_rows(self, event: ev.BranchForked) -> None:
+        """Give the fork the parent's rows up to the fork version: it reads as fast as main.
+
+        Rows still current at the fork version become the fork's current rows; older ones
+        keep their ranges, so as-of reads below the fork version answer as the parent did.
+        """
+        parent = UUID(event.parent_branch_id)
+        at = event.at_version
+        for table in t.CONTENT.values():
+            names = [c.name for c in table.columns if c.name not in ("row_id", "search")]
+            values = [
+                literal(event.originator_id).label(name)
+                if name == "branch_id"
+                else case((table.c.valid_to > at, None), else_=table.c.valid_to).label(name)
+                if name == "valid_to"
+                else table.c[name]
+                for name in names
+            ]
+            rows = select(*values).where(table.c.branch_id == parent, table.c.valid_from <= at)
+            self.conn.execute(table.insert().from_select(names, rows))
+
+    @project.register
+    def _(self, event: ev.BranchMerged, position: int) -> None:
+        self._advance_branch(event, position)
+
+    @project.register
+    def _(self, event: ev.BranchReverted, position: int) -> None:
+        self._advance_branch(event, position)
+
+    def _advance_branch(self, event: Any, position: int) -> int:
+        world_id, base = self._branch(event.originator_id)
+        version = base + event.originator_version - 1
+        self.conn.execute(
+            update(t.branches)
+            .where(t.branches.c.branch_id == event.originator_id)
+            .values(head_version=version)
+        )
+        self._touch_world_position(world_id, position)
+        return version
 
     def _insert_branch(
         self, event: Any, position: int, base: int, forked_from: dict[str, Any] | None
@@ -223,14 +264,8 @@ class ReadModel:
 
     @project.register
     def _(self, event: ev.ContentEvent, position: int) -> None:
-        world_id, base = self._branch(event.originator_id)
-        version = base + event.originator_version - 1
-        self.conn.execute(
-            update(t.branches)
-            .where(t.branches.c.branch_id == event.originator_id)
-            .values(head_version=version)
-        )
-        self._touch_world_position(world_id, position)
+        version = self._advance_branch(event, position)
+        world_id, _ = self._branch(event.originator_id)
         table = t.CONTENT[event.collection]
         key = and_(
             table.c.branch_id == event.originator_id,

@@ -9,6 +9,8 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Column, DateTime, MetaData, Table, Text, Uuid
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 
+from commands.branch_events import FIELDS as CONTENT_FIELDS
+
 metadata = MetaData()
 
 READ_MODEL = "read_model"  # the projection that maintains these tables
@@ -138,19 +140,4 @@ CONTENT = {
     "timeline_events": timeline_events,
 }
 
-# The fields of each collection as the API shows them (beside `id` and `version`).
-FIELDS = {
-    "locations": ("name", "kind", "description", "parent_id", "metadata"),
-    "elements": ("kind", "name", "summary", "tags", "metadata"),
-    "timelines": ("name", "description"),
-    "timeline_events": (
-        "timeline_id",
-        "title",
-        "description",
-        "start",
-        "end",
-        "location_id",
-        "element_ids",
-        "metadata",
-    ),
-}
+FIELDS = CONTENT_FIELDS

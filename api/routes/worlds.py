@@ -12,11 +12,8 @@ from api import preconditions, users
 from api.commanding import execute, written
 from api.idempotency import idempotent
 from api.problems import ApiProblem
-from api.reading import await_position
-from api.schemas.queries import ReadArgs, WorldListArgs
+from api.schemas.queries import WorldListArgs
 from api.schemas.worlds import (
-    BranchPageSchema,
-    BranchSchema,
     MemberListSchema,
     MemberRoleSchema,
     MemberSchema,
@@ -28,7 +25,6 @@ from api.schemas.worlds import (
 from api.security import authorize, current_user_id
 from api.services import services
 from commands.application import world_resource
-from commands.errors import NotFound
 from commands.messages import CreateWorld, RemoveMember, SetMemberRole, UpdateWorld
 from queries import worlds as world_queries
 from queries.cursors import BadCursor
@@ -82,34 +78,6 @@ class WorldById(MethodView):
         authorize(world_id, "admin")
         command = UpdateWorld(world_id, body, preconditions.expected_version())
         return written(execute(command))
-
-
-@blp.route("/worlds/<uuid:world_id>/branches")
-class Branches(MethodView):
-    @blp.arguments(ReadArgs, location="query")
-    @blp.response(200, BranchPageSchema)
-    def get(self, args: dict[str, Any], world_id: UUID) -> Any:
-        """The world's branches, oldest first."""
-        authorize(world_id, "read")
-        await_position(args.get("min_position"))
-        with services().engine.connect() as conn:
-            items = world_queries.branches_of(conn, world_id)
-        return {"items": items, "next_cursor": None}
-
-
-@blp.route("/worlds/<uuid:world_id>/branches/<branch>")
-class BranchByName(MethodView):
-    @blp.arguments(ReadArgs, location="query")
-    @blp.response(200, BranchSchema)
-    def get(self, args: dict[str, Any], world_id: UUID, branch: str) -> Any:
-        """A branch: its head version and where it was forked from."""
-        authorize(world_id, "read")
-        await_position(args.get("min_position"))
-        with services().engine.connect() as conn:
-            found = world_queries.branch(conn, world_id, branch)
-        if found is None:
-            raise NotFound(f"branch {branch!r} does not exist in this world")
-        return found
 
 
 @blp.route("/worlds/<uuid:world_id>/members")
