@@ -11,7 +11,7 @@ def create_app(config: Config | None = None) -> Flask:
     """Build the Flask app for `config` (read from the environment when omitted)."""
     from api import ops, problems, requests
     from api.openapi import make_api
-    from api.routes import auth, branches, content, search, worlds
+    from api.routes import auth, branches, content, proposals, search, worlds
     from api.services import Services
 
     config = config or Config.from_env()
@@ -22,8 +22,9 @@ def create_app(config: Config | None = None) -> Flask:
     )
     app.extensions["pearl"] = Services.build(config)
     api = make_api(app)
-    for blueprint in (auth.blp, worlds.blp, branches.blp, content.blp, search.blp):
+    for blueprint in (auth.blp, worlds.blp, branches.blp, content.blp, search.blp, proposals.blp):
         api.register_blueprint(blueprint, url_prefix="/api/v1")
+
     problems.register(app)
     requests.register(app)
     ops.register(app)

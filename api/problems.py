@@ -17,6 +17,7 @@ from commands.errors import (
     NotFound,
     StaleVersion,
 )
+from commands.suggesting import ProposalConflict
 
 PROBLEM_TYPE_BASE = "https://space-pearl.dev/problems/"
 log = logging.getLogger(__name__)
@@ -107,6 +108,14 @@ def from_domain(error: DomainError) -> Response:
             kind="merge-conflict",
             conflicts=error.conflicts,
             **error.extra,
+        )
+    if isinstance(error, ProposalConflict):
+        return problem(
+            409,
+            "Proposal no longer applies",
+            error.detail,
+            kind="proposal-conflict",
+            conflicts=error.conflicts,
         )
     if isinstance(error, Conflict):
         extra: dict[str, Any] = {"references": error.references} if error.references else {}

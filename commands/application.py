@@ -16,23 +16,29 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 
-from commands import branching
+from commands import branching, suggesting
 from commands.branch import Branch
 from commands.branch_events import COLLECTIONS, BranchForked
 from commands.errors import ConcurrentWrite, Conflict, NotFound, StaleVersion
 from commands.messages import (
+    AcceptProposal,
     AddEntity,
     Command,
+    CompleteProposal,
     CreateWorld,
+    FailProposal,
     ForkBranch,
     MergeBranch,
+    RejectProposal,
     RemoveEntity,
     RemoveMember,
+    RequestSuggestion,
     RevertBranch,
     SetMemberRole,
     UpdateEntity,
     UpdateWorld,
 )
+from commands.proposal import Proposal
 from commands.provenance import Provenance, recorded_by
 from commands.world import DEFAULT_BRANCH, World, branch_id
 
@@ -105,6 +111,16 @@ class WorldHistory(Application):
             return branching.merge(self, command)
         if isinstance(command, RevertBranch):
             return branching.revert(self, command)
+        if isinstance(command, RequestSuggestion):
+            return suggesting.request(self, command)
+        if isinstance(command, CompleteProposal):
+            return suggesting.complete(self, command)
+        if isinstance(command, FailProposal):
+            return suggesting.fail(self, command)
+        if isinstance(command, AcceptProposal):
+            return suggesting.accept(self, command)
+        if isinstance(command, RejectProposal):
+            return suggesting.reject(self, command)
         if isinstance(command, (UpdateWorld, SetMemberRole, RemoveMember)):
             world = self.world(command.world_id)
             resource: dict[str, Any]
@@ -213,6 +229,15 @@ class WorldHistory(Application):
         if version < base:
             return self.hash_at(UUID(first.parent_branch_id), version)
         return str(events[version - base].hash)
+
+    def proposal(self, proposal_id: UUID) -> Proposal:
+        try:
+            found: Any = self.repository.get(proposal_id)
+        except AggregateNotFoundError:
+            raise NotFound(f"proposal {proposal_id} does not exist") from None
+        if not isinstance(found, Proposal):
+            raise NotFound(f"proposal {proposal_id} does not exist")
+        return found
 
     def compare(self, world_id: UUID, base: str, head: str) -> dict[str, Any]:
         return branching.comparison(self, world_id, base, head)

@@ -98,6 +98,50 @@ class RevertBranch:
     to_version: int
 
 
+@dataclass(frozen=True)
+class RequestSuggestion:
+    world_id: UUID
+    branch: str
+    proposal_id: UUID
+    kind: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CompleteProposal:
+    """The worker's answer: raw edits (validated by the handler), flags and provenance."""
+
+    proposal_id: UUID
+    edits: list[Any]
+    provider: str
+    model: str | None
+    prompt_version: str
+    flags: list[dict[str, Any]] = field(default_factory=list)
+    usage: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FailProposal:
+    proposal_id: UUID
+    reason: str
+
+
+@dataclass(frozen=True)
+class AcceptProposal:
+    """Accept all edits (`indexes` None) or the chosen ones."""
+
+    world_id: UUID
+    proposal_id: UUID
+    indexes: list[int] | None = None
+
+
+@dataclass(frozen=True)
+class RejectProposal:
+    world_id: UUID
+    proposal_id: UUID
+    reason: str | None = None
+
+
 Command = (
     CreateWorld
     | UpdateWorld
@@ -109,4 +153,9 @@ Command = (
     | ForkBranch
     | MergeBranch
     | RevertBranch
+    | RequestSuggestion
+    | CompleteProposal
+    | FailProposal
+    | AcceptProposal
+    | RejectProposal
 )

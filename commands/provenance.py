@@ -17,9 +17,13 @@ class Provenance:
     command_id: str = field(default_factory=lambda: str(uuid4()))
     correlation_id: str | None = None
     causation_id: str | None = None
+    origin: str | None = None  # e.g. "ai-proposal" for edits a person accepted from the AI
 
     def as_meta(self) -> dict[str, str | None]:
-        return asdict(self)
+        meta = asdict(self)
+        if meta["origin"] is None:
+            del meta["origin"]
+        return meta
 
 
 SYSTEM = Provenance(actor="system", command_id="system")

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, and_, case, literal, select, update
 from commands import branch_events as ev
 from commands.chain import event_data
 from commands.dates import Calendar
+from commands.proposal import Proposal
 from commands.world import World
 from projections import tables as t
 
@@ -37,6 +38,9 @@ class ReadModel:
         if isinstance(event, World.Event):
             world_id, branch_id = event.originator_id, None
             version = event.originator_version
+        elif isinstance(event, Proposal.Event):
+            world_id = self._proposal_world(event)
+            branch_id, version = None, event.originator_version
         else:
             if isinstance(event, (ev.BranchStarted, ev.BranchForked)):
                 world_id = UUID(event.world_id)
@@ -65,6 +69,17 @@ class ReadModel:
                 hash=event.hash,
                 prev_hash=event.prev_hash,
                 data=event_data(event),
+            )
+        )
+
+    def _proposal_world(self, event: Any) -> UUID:
+        if isinstance(event, Proposal.ProposalRequested):
+            return UUID(event.world_id)
+        return UUID(
+            str(
+                self.conn.execute(
+                    select(t.proposals.c.world_id).where(t.proposals.c.id == event.originator_id)
+                ).scalar_one()
             )
         )
 
@@ -180,6 +195,63 @@ class ReadModel:
             update(t.worlds)
             .where(t.worlds.c.id == event.originator_id)
             .values(version=event.originator_version, last_position=position, **values)
+        )
+
+    # -- proposals ------------------------------------------------------------------------
+
+    @project.register(Proposal.ProposalRequested)
+    def _(self, event: Any, position: int) -> None:
+        self.conn.execute(
+            t.proposals.insert().values(
+                id=event.originator_id,
+                world_id=UUID(event.world_id),
+                branch=event.branch,
+                kind=event.kind,
+                params=event.params,
+                status="pending",
+                requested_by=event.meta.get("actor") or "system",
+                created_at=event.timestamp,
+                updated_at=event.timestamp,
+                version=event.originator_version,
+                created_seq=position,
+            )
+        )
+
+    @project.register
+    def _(self, event: Proposal.ProposalReady, position: int) -> None:
+        self._touch_proposal(
+            event,
+            status="ready",
+            edits=event.edits,
+            dropped=event.dropped,
+            flags=event.flags,
+            provider=event.provider,
+            model=event.model,
+            prompt_version=event.prompt_version,
+            usage=event.usage,
+        )
+
+    @project.register
+    def _(self, event: Proposal.ProposalFailed, position: int) -> None:
+        self._touch_proposal(event, status="failed", reason=event.reason)
+
+    @project.register
+    def _(self, event: Proposal.ProposalAccepted, position: int) -> None:
+        self._touch_proposal(
+            event, status="accepted", accepted=event.indexes, reviewed_by=event.meta.get("actor")
+        )
+
+    @project.register
+    def _(self, event: Proposal.ProposalRejected, position: int) -> None:
+        self._touch_proposal(
+            event, status="rejected", reason=event.reason, reviewed_by=event.meta.get("actor")
+        )
+
+    def _touch_proposal(self, event: Any, **values: Any) -> None:
+        self.conn.execute(
+            update(t.proposals)
+            .where(t.proposals.c.id == event.originator_id)
+            .values(updated_at=event.timestamp, version=event.originator_version, **values)
         )
 
     # -- branches -------------------------------------------------------------------------

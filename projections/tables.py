@@ -78,6 +78,32 @@ changes = Table(
     Column("data", JSONB),
 )
 
+proposals = Table(
+    "rm_proposals",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("world_id", Uuid),
+    Column("branch", Text),
+    Column("kind", Text),
+    Column("params", JSONB),
+    Column("status", Text),
+    Column("edits", JSONB),
+    Column("dropped", JSONB),
+    Column("flags", JSONB),
+    Column("provider", Text),
+    Column("model", Text),
+    Column("prompt_version", Text),
+    Column("usage", JSONB),
+    Column("reason", Text),
+    Column("accepted", JSONB),
+    Column("requested_by", Text),
+    Column("reviewed_by", Text),
+    Column("created_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True)),
+    Column("version", BigInteger),
+    Column("created_seq", BigInteger),
+)
+
 
 def _content(name: str, *columns: Column) -> Table:  # type: ignore[type-arg]
     return Table(
