@@ -51,24 +51,25 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
                 response = current_app.make_response(view(*args, **kwargs))
             finally:
                 g.command_session = None
-            if response.status_code < 300:
-                session.execute(
-                    idempotency_keys.insert().values(
-                        user_id=user_id,
-                        key=key,
-                        request_hash=fingerprint,
-                        status_code=response.status_code,
-                        body=response.get_json(silent=True) or {},
-                        headers={
-                            h: response.headers[h]
-                            for h in REPLAYED_HEADERS
-                            if h in response.headers
-                        },
-                    )
-                )
             try:
+                if response.status_code < 300:
+                    session.execute(
+                        idempotency_keys.insert().values(
+                            user_id=user_id,
+                            key=key,
+                            request_hash=fingerprint,
+                            status_code=response.status_code,
+                            body=response.get_json(silent=True) or {},
+                            headers={
+                                h: response.headers[h]
+                                for h in REPLAYED_HEADERS
+                                if h in response.headers
+                            },
+                        )
+                    )
                 session.commit()
             except IntegrityError:
+                # A concurrent request with the same key won: drop our events, answer as it did.
                 session.rollback()
                 replayed = _replay(user_id, key, fingerprint)
                 if replayed is None:
