@@ -150,7 +150,7 @@ def search(
     hits = union_all(*parts).subquery()
     query = select(hits)
     if cursor:
-        raw_rank, seq, collection = cursors.decode("search", cursor, 3)
+        raw_rank, seq, collection = cursors.decode("search", cursor, 3, (str, int, str))
         try:
             rank = Decimal(str(raw_rank))
         except InvalidOperation:

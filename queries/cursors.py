@@ -17,7 +17,8 @@ def encode(kind: str, key: list[Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode(kind: str, cursor: str, arity: int) -> list[Any]:
+def decode(kind: str, cursor: str, arity: int, types: tuple[type, ...] | None = None) -> list[Any]:
+    """The key values of a cursor of `kind`; `types` (default: all int) checks each one."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
@@ -28,7 +29,10 @@ def decode(kind: str, cursor: str, arity: int) -> list[Any]:
         or data.get("k") != kind
         or not isinstance(data.get("v"), list)
         or len(data["v"]) != arity
-        or not all(isinstance(v, (int, float, str)) and not isinstance(v, bool) for v in data["v"])
+        or not all(
+            isinstance(v, expected) and not isinstance(v, bool)
+            for v, expected in zip(data["v"], types or (int,) * arity, strict=True)
+        )
     ):
         raise BadCursor("the cursor does not belong to this list")
     return list(data["v"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -23,7 +24,11 @@ def worlds_of(
         .order_by(w.c.created_at, w.c.id)
     )
     if cursor:
-        created_at, world_id = cursors.decode("worlds", cursor, 2)
+        raw_created, raw_id = cursors.decode("worlds", cursor, 2, (str, str))
+        try:
+            created_at, world_id = datetime.fromisoformat(raw_created), UUID(raw_id)
+        except ValueError:
+            raise cursors.BadCursor("the cursor does not belong to this list") from None
         query = query.where(
             (w.c.created_at > created_at) | ((w.c.created_at == created_at) & (w.c.id > world_id))
         )
