@@ -42,7 +42,8 @@ def lineage(conn: Connection, world_id: UUID, name: str) -> list[Segment]:
         forked = row.forked_from
         after = int(forked["version"]) if forked else -1
         segments.append(Segment(row.branch_id, row.name, after, upto))
-        upto = after if forked else None
+        # a fork before the parent's own fork point reads the grandparent only up to there
+        upto = (after if upto is None else min(upto, after)) if forked else None
         current = forked["branch"] if forked else None
     return segments
 
