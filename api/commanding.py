@@ -26,7 +26,7 @@ def execute(command: Command) -> Outcome:
 def written(outcome: Outcome, status: int = 200, location: str | None = None) -> tuple[Any, ...]:
     """The view result for a command: body with `position`, ETag and X-Position headers."""
     body = {**outcome.resource, "position": outcome.position}
-    headers = {"X-Position": str(outcome.position)}
+    headers = {} if outcome.position is None else {"X-Position": str(outcome.position)}
     if "version" in outcome.resource:
         headers["ETag"] = f'"{outcome.resource["version"]}"'
     if location:

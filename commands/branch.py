@@ -30,7 +30,7 @@ class Branch(ChainedAggregate):
         base_version: int
         forked_from: dict[str, Any] | None
         entities: dict[str, dict[str, Entity]]
-        merges: dict[str, int]
+        merges: dict[str, list[int]]  # source -> [its version merged, our version then]
 
     @classmethod
     def start(cls, branch_id: UUID, *, world_id: UUID, name: str) -> Branch:

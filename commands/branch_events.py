@@ -203,7 +203,11 @@ class BranchMerged(ChainedAggregate.Event):
     source_version: int
 
     def apply(self, aggregate: Any) -> None:
-        aggregate.merges = {**aggregate.merges, self.source_branch: self.source_version}
+        own_version = aggregate.base_version + self.originator_version - 1
+        aggregate.merges = {
+            **aggregate.merges,
+            self.source_branch: [self.source_version, own_version],
+        }
 
 
 class BranchReverted(ChainedAggregate.Event):

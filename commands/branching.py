@@ -145,6 +145,7 @@ def merge(app: WorldHistory, command: MergeBranch) -> Decision:
             plan.conflicts,
             **summary,
         )
+    head_before = target.head_version
     try:
         applied = reconcile(target, plan.desired, world.calendar_rules)
     except DomainError as error:
@@ -155,17 +156,26 @@ def merge(app: WorldHistory, command: MergeBranch) -> Decision:
         ) from None
     resource = {**summary, "edits": plan.edits, "events": applied}
     if command.dry_run:
-        return [], {**resource, "head_version": target.head_version}, target.head_version
-    target.record_merge(command.source, source.head_version)
-    return [target], {**resource, "head_version": target.head_version}, target.head_version
+        return [], {**resource, "head_version": head_before}, head_before
+    if applied or target.merges.get(command.source, [None])[0] != source.head_version:
+        target.record_merge(command.source, source.head_version)
+    changed = len(target.pending_events) > 0
+    head = {"head_version": target.head_version}
+    return ([target] if changed else []), {**resource, **head}, target.head_version
 
 
 def merge_base(world: World, target: Branch, source: Branch) -> tuple[str, int]:
-    """The last merge of the source into the target, else the other way, else the fork point."""
-    if source.name in target.merges:
-        return source.name, target.merges[source.name]
-    if target.name in source.merges:
-        return target.name, source.merges[target.name]
+    """The most recent merge between the two branches (either way), else the fork point.
+
+    After merging S@v into T, S@v is in both; after merging T@w into S, T@w is in both. The
+    later of the two is the better ancestor: S's own version at its merge of T tells which.
+    """
+    into_target = target.merges.get(source.name)  # [v, T's version then]
+    into_source = source.merges.get(target.name)  # [w, S's version then]
+    if into_source and (not into_target or into_source[1] >= into_target[0]):
+        return target.name, into_source[0]
+    if into_target:
+        return source.name, into_target[0]
     return common_ancestor(
         world, (target.name, target.head_version), (source.name, source.head_version)
     )

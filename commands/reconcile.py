@@ -111,6 +111,11 @@ def _update(
     if not changes:
         return
     if collection == "timeline_events":
+        wanted = changes.get("element_ids")
+        kept = [e for e in current.get("element_ids", []) if e in (wanted or [])]
+        if wanted is not None and wanted != kept + [e for e in wanted if e not in kept]:
+            # links only ever append: unlink first so the desired order comes back
+            branch.update_timeline_event(entity_id, {"element_ids": []}, None, calendar)
         branch.update_timeline_event(entity_id, changes, None, calendar)
     else:
         getattr(branch, f"update_{collection[:-1]}")(entity_id, changes, None)
