@@ -119,7 +119,8 @@ class ProjectionRunner:
         """Run until `stop` is set, holding the projection's advisory lock throughout."""
         raw = self.engine.raw_connection()
         try:
-            raw.autocommit = True  # type: ignore[attr-defined]
+            driver: Any = raw.driver_connection
+            driver.autocommit = True  # LISTEN and the session lock must not sit in a transaction
             cursor = raw.cursor()
             while not stop.is_set():
                 cursor.execute("SELECT pg_try_advisory_lock(%s)", (self.lock_key,))
@@ -132,10 +133,10 @@ class ProjectionRunner:
             while not stop.is_set():
                 if self.run_batch() == self.batch_size:
                     continue
-                driver: Any = raw.driver_connection
                 ready, _, _ = io_select.select([driver], [], [], idle_wait)
                 if ready:
                     driver.poll()
                     driver.notifies.clear()
         finally:
-            raw.close()
+            # the pooled connection must not keep the session lock or the LISTEN
+            raw.invalidate()

@@ -1,5 +1,7 @@
 """Read model: worlds, members, branches, the four content collections, the change log.
 
+Search vectors weigh names and titles (A) above summaries and descriptions (D).
+
 Content rows are versioned: each row is valid over branch versions `[valid_from, valid_to)`
 (`valid_to` null while current), so a branch can be read as of any version without
 replaying events. Partial indexes serve the current rows.
@@ -38,7 +40,8 @@ CONTENT_TABLES = {
         parent_id uuid,
         metadata jsonb NOT NULL DEFAULT '{}',
         search tsvector GENERATED ALWAYS AS (
-            to_tsvector('simple', coalesce(name, '') || ' ' || coalesce(description, ''))
+            setweight(to_tsvector('simple', coalesce(name, '')), 'A')
+            || setweight(to_tsvector('simple', coalesce(description, '')), 'D')
         ) STORED
     """,
     "rm_elements": """
@@ -48,14 +51,16 @@ CONTENT_TABLES = {
         tags text[] NOT NULL DEFAULT '{}',
         metadata jsonb NOT NULL DEFAULT '{}',
         search tsvector GENERATED ALWAYS AS (
-            to_tsvector('simple', coalesce(name, '') || ' ' || coalesce(summary, ''))
+            setweight(to_tsvector('simple', coalesce(name, '')), 'A')
+            || setweight(to_tsvector('simple', coalesce(summary, '')), 'D')
         ) STORED
     """,
     "rm_timelines": """
         name text NOT NULL,
         description text,
         search tsvector GENERATED ALWAYS AS (
-            to_tsvector('simple', coalesce(name, '') || ' ' || coalesce(description, ''))
+            setweight(to_tsvector('simple', coalesce(name, '')), 'A')
+            || setweight(to_tsvector('simple', coalesce(description, '')), 'D')
         ) STORED
     """,
     "rm_timeline_events": """
@@ -70,7 +75,8 @@ CONTENT_TABLES = {
         element_ids uuid[] NOT NULL DEFAULT '{}',
         metadata jsonb NOT NULL DEFAULT '{}',
         search tsvector GENERATED ALWAYS AS (
-            to_tsvector('simple', coalesce(title, '') || ' ' || coalesce(description, ''))
+            setweight(to_tsvector('simple', coalesce(title, '')), 'A')
+            || setweight(to_tsvector('simple', coalesce(description, '')), 'D')
         ) STORED
     """,
 }
