@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 
 from commands import branching, suggesting
 from commands.branch import Branch
+from commands.branch_cache import BranchCache
 from commands.branch_events import COLLECTIONS, BranchForked
 from commands.errors import ConcurrentWrite, Conflict, NotFound, StaleVersion
 from commands.messages import (
@@ -63,6 +64,7 @@ class WorldHistory(Application):
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         super().__init__(env)
         self.retries = int(self.env.get("COMMAND_RETRIES", str(self.retries)))
+        self.branch_cache = BranchCache(int(self.env.get("BRANCH_CACHE_SIZE", "64")))
 
     @classmethod
     def on_database(cls, database_url: str, **settings: str) -> WorldHistory:
@@ -84,18 +86,24 @@ class WorldHistory(Application):
         and the caller commits; a lost race rolls the session back before the retry.
         """
         for _ in range(self.retries):
-            with recorded_by(provenance):
-                aggregates, resource, version = self._decide(command)
+            self.branch_cache.begin()
+            saved = False
             try:
+                with recorded_by(provenance):
+                    aggregates, resource, version = self._decide(command)
                 recordings = (
                     self.save(*aggregates, session=session) if session else self.save(*aggregates)
                 )
+                saved = True
             except (IntegrityError, SQLIntegrityError):
                 if session is not None:
                     session.rollback()
                 if isinstance(command, CreateWorld):
                     raise Conflict(f"world {command.world_id} already exists") from None
                 continue
+            finally:
+                # With a caller's session the commit is still to come: lend nothing back.
+                self.branch_cache.end(consistent=saved and session is None)
             position = recordings[-1].notification.id if recordings else None
             return Outcome(resource=resource, version=version, position=position)
         raise ConcurrentWrite(
@@ -203,6 +211,14 @@ class WorldHistory(Application):
         A fork is its parent's state at the fork version plus its own events; a version
         before the fork point reads the parent (a Branch named as the parent).
         """
+        if version is None:
+            cached = self.branch_cache.take(stream_id)
+            if cached is not None:
+                newer: list[Any] = list(self.events.get(stream_id, gt=cached.version))
+                for event in newer:
+                    event.mutate(cached)  # catch up with what other processes recorded
+                self.branch_cache.lent(cached)
+                return cached
         events: Iterator[Any] = iter(self.events.get(stream_id))
         first = next(events, None)
         if first is None:
@@ -219,6 +235,8 @@ class WorldHistory(Application):
             if version is not None and branch.head_version >= version:
                 break
             event.mutate(branch)
+        if version is None:
+            self.branch_cache.lent(branch)
         return branch
 
     def hash_at(self, stream_id: UUID, version: int) -> str:
