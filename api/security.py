@@ -28,11 +28,11 @@ def current_user_id() -> str:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise _unauthorized("send an access token as 'Authorization: Bearer <token>'")
+        raise unauthorized("send an access token as 'Authorization: Bearer <token>'")
     try:
         claims = verify(services().config, token.strip(), "access")
     except InvalidToken as error:
-        raise _unauthorized(str(error)) from None
+        raise unauthorized(str(error)) from None
     g.user_id = str(claims["sub"])
     return str(g.user_id)
 
@@ -54,5 +54,5 @@ def authorize(world_id: UUID, permission: str) -> World:
     return world
 
 
-def _unauthorized(detail: str) -> ApiProblem:
+def unauthorized(detail: str) -> ApiProblem:
     return ApiProblem(401, "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})

@@ -9,7 +9,6 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api import users
-from api.problems import ApiProblem
 from api.schemas.auth import (
     RefreshSchema,
     RegisterSchema,
@@ -17,7 +16,7 @@ from api.schemas.auth import (
     TokenSchema,
     UserSchema,
 )
-from api.security import current_user_id
+from api.security import current_user_id, unauthorized
 from api.services import services
 from api.tokens import InvalidToken, token_pair, verify
 
@@ -46,7 +45,7 @@ class Token(MethodView):
         user = users.authenticate(services().engine, body["email"], body["password"])
         if user is None:
             log.warning("failed login for %s", body["email"].strip().lower()[:320])
-            raise ApiProblem(401, "Unauthorized", "wrong email or password")
+            raise unauthorized("wrong email or password")
         return token_pair(services().config, user["id"])
 
 
@@ -60,9 +59,9 @@ class Refresh(MethodView):
         try:
             claims = verify(config, body["refresh_token"], "refresh")
         except InvalidToken as error:
-            raise ApiProblem(401, "Unauthorized", str(error)) from None
+            raise unauthorized(str(error)) from None
         if users.find(services().engine, str(claims["sub"])) is None:
-            raise ApiProblem(401, "Unauthorized", "the account no longer exists")
+            raise unauthorized("the account no longer exists")
         return token_pair(config, str(claims["sub"]))
 
 
@@ -73,5 +72,5 @@ class Me(MethodView):
         """The account the access token belongs to."""
         user = users.find(services().engine, current_user_id())
         if user is None:
-            raise ApiProblem(401, "Unauthorized", "the account no longer exists")
+            raise unauthorized("the account no longer exists")
         return user

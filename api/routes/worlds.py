@@ -12,6 +12,7 @@ from api import preconditions, users
 from api.commanding import execute, written
 from api.idempotency import idempotent
 from api.problems import ApiProblem
+from api.reading import await_position
 from api.schemas.queries import WorldListArgs
 from api.schemas.worlds import (
     MemberListSchema,
@@ -39,6 +40,7 @@ class Worlds(MethodView):
     def get(self, args: dict[str, Any]) -> Any:
         """Worlds you have a role in, oldest first, each with your `role`."""
         user_id = UUID(current_user_id())
+        await_position(args.get("min_position"))
         try:
             with services().engine.connect() as conn:
                 items, next_cursor = world_queries.worlds_of(

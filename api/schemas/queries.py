@@ -74,5 +74,6 @@ class SearchArgs(PageArgs):
 
 
 class WorldListArgs(Schema):
+    min_position = fields.Integer(validate=validate.Range(min=0))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
     cursor = fields.String(validate=validate.Length(max=1000))
