@@ -10,7 +10,8 @@ from functools import singledispatchmethod
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, and_, case, literal, select, update
+from psycopg2.extras import execute_values
+from sqlalchemy import Connection, case, literal, select, tuple_, update
 
 from commands import branch_events as ev
 from commands.chain import event_data
@@ -27,10 +28,72 @@ class ReadModel:
         self.conn = conn
         self._calendars: dict[UUID, Calendar] = {}
         self._branches: dict[UUID, tuple[UUID, int]] = {}
+        # Written once per batch by flush(): change-log rows, branch heads, world positions.
+        self._changes: list[dict[str, Any]] = []
+        self._heads: dict[UUID, int] = {}
+        self._world_positions: dict[UUID, int] = {}
+        # Content rows to insert (per table), and the current one of each entity among them.
+        self._rows: dict[str, list[dict[str, Any]]] = {}
+        self._current: dict[tuple[str, UUID, UUID], dict[str, Any]] = {}
+        # Current stored rows fetched up front for the batch, and their deferred closures.
+        self._stored: dict[tuple[str, UUID, UUID], dict[str, Any]] = {}
+        self._closures: dict[str, list[tuple[int, int]]] = {}
+
+    def prefetch(self, events: list[Any]) -> None:
+        """Fetch, one query per table, the current rows the batch's changes will close."""
+        wanted: dict[str, set[tuple[UUID, UUID]]] = {}
+        for event in events:
+            if isinstance(event, ev.ContentEvent) and not isinstance(event, ev.EntityAdded):
+                table_name = t.CONTENT[event.collection].name
+                wanted.setdefault(table_name, set()).add(
+                    (event.originator_id, UUID(event.entity_id))
+                )
+        for name, keys in wanted.items():
+            table = t.metadata.tables[name]
+            columns = [c for c in table.columns if c.name != "search"]
+            rows = self.conn.execute(
+                select(*columns).where(
+                    table.c.valid_to.is_(None),
+                    tuple_(table.c.branch_id, table.c.id).in_(list(keys)),
+                )
+            ).mappings()
+            for row in rows:
+                self._stored[(name, row["branch_id"], row["id"])] = dict(row)
 
     def apply(self, position: int, event: Any) -> None:
         self._log_change(position, event)
         self.project(event, position)
+
+    def flush(self) -> None:
+        """Write what the batch deferred; call before committing the batch."""
+        self._flush_rows()
+        if self._changes:
+            self.conn.execute(t.changes.insert(), self._changes)
+        for branch_id, head in self._heads.items():
+            self.conn.execute(
+                update(t.branches)
+                .where(t.branches.c.branch_id == branch_id)
+                .values(head_version=head)
+            )
+        for world_id, position in self._world_positions.items():
+            self.conn.execute(
+                update(t.worlds).where(t.worlds.c.id == world_id).values(last_position=position)
+            )
+        self._changes, self._heads, self._world_positions = [], {}, {}
+
+    def _flush_rows(self) -> None:
+        """Close and insert the pending content rows (before anything reads them back)."""
+        cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        for name, closures in self._closures.items():
+            execute_values(
+                cursor,
+                f"UPDATE {name} SET valid_to = v.valid_to FROM (VALUES %s) AS v(row_id, valid_to)"
+                f" WHERE {name}.row_id = v.row_id",
+                closures,
+            )
+        for name, rows in self._rows.items():
+            self.conn.execute(t.metadata.tables[name].insert(), rows)
+        self._rows, self._current, self._closures = {}, {}, {}
 
     # -- change log -------------------------------------------------------------------------
 
@@ -51,25 +114,25 @@ class ReadModel:
             version = base + event.originator_version - 1
         entity_id = getattr(event, "entity_id", None)
         meta = event.meta
-        self.conn.execute(
-            t.changes.insert().values(
-                position=position,
-                world_id=world_id,
-                branch_id=branch_id,
-                stream_version=event.originator_version,
-                version=version,
-                type=type(event).__name__,
-                collection=getattr(event, "collection", None) or None,
-                entity_id=UUID(entity_id) if entity_id else None,
-                actor=meta.get("actor") or "system",
-                recorded_at=event.timestamp,
-                command_id=meta.get("command_id"),
-                correlation_id=meta.get("correlation_id"),
-                causation_id=meta.get("causation_id"),
-                hash=event.hash,
-                prev_hash=event.prev_hash,
-                data=event_data(event),
-            )
+        self._changes.append(
+            {
+                "position": position,
+                "world_id": world_id,
+                "branch_id": branch_id,
+                "stream_version": event.originator_version,
+                "version": version,
+                "type": type(event).__name__,
+                "collection": getattr(event, "collection", None) or None,
+                "entity_id": UUID(entity_id) if entity_id else None,
+                "actor": meta.get("actor") or "system",
+                "recorded_at": event.timestamp,
+                "command_id": meta.get("command_id"),
+                "correlation_id": meta.get("correlation_id"),
+                "causation_id": meta.get("causation_id"),
+                "hash": event.hash,
+                "prev_hash": event.prev_hash,
+                "data": event_data(event),
+            }
         )
 
     def _proposal_world(self, event: Any) -> UUID:
@@ -142,6 +205,7 @@ class ReadModel:
         world_id = event.originator_id
         calendar = Calendar.from_dict(event.calendar)
         self._calendars[world_id] = calendar
+        self._flush_rows()
         rows = self.conn.execute(
             select(
                 t.timeline_events.c.row_id, t.timeline_events.c.start, t.timeline_events.c.end
@@ -194,8 +258,9 @@ class ReadModel:
         self.conn.execute(
             update(t.worlds)
             .where(t.worlds.c.id == event.originator_id)
-            .values(version=event.originator_version, last_position=position, **values)
+            .values(version=event.originator_version, **values)
         )
+        self._touch_world_position(event.originator_id, position)
 
     # -- proposals ------------------------------------------------------------------------
 
@@ -276,6 +341,7 @@ class ReadModel:
         Rows still current at the fork version become the fork's current rows; older ones
         keep their ranges, so as-of reads below the fork version answer as the parent did.
         """
+        self._flush_rows()
         parent = UUID(event.parent_branch_id)
         at = event.at_version
         for table in t.CONTENT.values():
@@ -302,11 +368,7 @@ class ReadModel:
     def _advance_branch(self, event: Any, position: int) -> int:
         world_id, base = self._branch(event.originator_id)
         version = base + event.originator_version - 1
-        self.conn.execute(
-            update(t.branches)
-            .where(t.branches.c.branch_id == event.originator_id)
-            .values(head_version=version)
-        )
+        self._heads[event.originator_id] = version
         self._touch_world_position(world_id, position)
         return version
 
@@ -328,41 +390,57 @@ class ReadModel:
         self._touch_world_position(UUID(event.world_id), position)
 
     def _touch_world_position(self, world_id: UUID, position: int) -> None:
-        self.conn.execute(
-            update(t.worlds).where(t.worlds.c.id == world_id).values(last_position=position)
-        )
+        self._world_positions[world_id] = position
 
     # -- content --------------------------------------------------------------------------
 
     @project.register
     def _(self, event: ev.ContentEvent, position: int) -> None:
+        """Close the entity's current row at this version and add the next one.
+
+        Rows are inserted at the end of the batch (flush), so an entity changed several times
+        in one batch costs one round trip at most: its current row is then still in memory.
+        """
         version = self._advance_branch(event, position)
         world_id, _ = self._branch(event.originator_id)
         table = t.CONTENT[event.collection]
-        key = and_(
-            table.c.branch_id == event.originator_id,
-            table.c.id == UUID(event.entity_id),
-            table.c.valid_to.is_(None),
-        )
+        key = (table.name, event.originator_id, UUID(event.entity_id))
         if isinstance(event, ev.EntityAdded):
-            fields = dict(event.fields)
-            self._insert_row(event, world_id, table, fields, version, position)
+            self._add_row(key, event, world_id, dict(event.fields), version, position)
             return
-        current = self.conn.execute(select(table).where(key)).mappings().one()
-        self.conn.execute(update(table).where(key).values(valid_to=version))
+        current = self._current.pop(key, None)
+        if current is not None:
+            current["valid_to"] = version  # still pending: close it in memory
+        elif key in self._stored:
+            current = self._stored.pop(key)  # prefetched: close it at flush
+            self._closures.setdefault(key[0], []).append((current["row_id"], version))
+        else:
+            current = dict(
+                self.conn.execute(
+                    update(table)
+                    .where(
+                        table.c.branch_id == event.originator_id,
+                        table.c.id == key[2],
+                        table.c.valid_to.is_(None),
+                    )
+                    .values(valid_to=version)
+                    .returning(*[c for c in table.columns if c.name != "search"])
+                )
+                .mappings()
+                .one()
+            )
         if isinstance(event, ev.EntityRemoved):
             return
-        fields = {name: current[name] for name in t.FIELDS[event.collection]}
-        fields = _plain(fields)
+        fields = _plain({name: current[name] for name in t.FIELDS[event.collection]})
         probe = _Probe(fields)
         event.apply(_ProbeAggregate(event.collection, event.entity_id, probe))
-        self._insert_row(event, world_id, table, probe.fields, version, current["created_seq"])
+        self._add_row(key, event, world_id, probe.fields, version, current["created_seq"])
 
-    def _insert_row(
+    def _add_row(
         self,
+        key: tuple[str, UUID, UUID],
         event: Any,
         world_id: UUID,
-        table: Any,
         fields: dict[str, Any],
         version: int,
         created_seq: int,
@@ -380,17 +458,16 @@ class ReadModel:
         if event.collection == "timeline_events":
             calendar = self._calendar(world_id)
             row["start_ordinal"], row["end_ordinal"] = _ordinals(calendar, row["start"], row["end"])
-        self.conn.execute(
-            table.insert().values(
-                world_id=world_id,
-                branch_id=event.originator_id,
-                id=UUID(event.entity_id),
-                valid_from=version,
-                valid_to=None,
-                created_seq=created_seq,
-                **row,
-            )
+        row.update(
+            world_id=world_id,
+            branch_id=event.originator_id,
+            id=key[2],
+            valid_from=version,
+            valid_to=None,
+            created_seq=created_seq,
         )
+        self._rows.setdefault(key[0], []).append(row)
+        self._current[key] = row
 
 
 class _Probe:

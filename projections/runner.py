@@ -77,8 +77,11 @@ class ProjectionRunner:
             if not notifications:
                 return 0
             model = ReadModel(conn)
-            for notification in notifications:
-                model.apply(notification.id, self._decode(notification))
+            events = [self._decode(n) for n in notifications]
+            model.prefetch(events)
+            for notification, event in zip(notifications, events, strict=True):
+                model.apply(notification.id, event)
+            model.flush()
             conn.execute(
                 t.projection_positions.update()
                 .where(t.projection_positions.c.name == self.name)
