@@ -59,6 +59,24 @@ def get_entity(
     return resource(collection, row) if row else None
 
 
+def events_involving(
+    conn: Connection, branch_id: UUID, element_id: UUID, until_ordinal: int, as_of: int | None
+) -> list[Row]:
+    """Timeline events linking the element that start by `until_ordinal`, in in-world order."""
+    te = t.timeline_events
+    rows = conn.execute(
+        select(te.c.id, te.c.title, te.c.timeline_id, te.c.start, te.c.end)
+        .where(
+            visible(te, branch_id, as_of),
+            te.c.element_ids.contains([element_id]),
+            te.c.start_ordinal <= until_ordinal,
+        )
+        .order_by(te.c.start_ordinal, te.c.created_seq)
+        .limit(1000)
+    ).mappings()
+    return [{**dict(r), "id": str(r["id"]), "timeline_id": str(r["timeline_id"])} for r in rows]
+
+
 def list_entities(
     conn: Connection,
     branch_id: UUID,

@@ -22,7 +22,7 @@ from api.schemas.content import (
     TimelineEventSchema,
     TimelineSchema,
 )
-from api.schemas.queries import ContentListArgs, ReadArgs
+from api.schemas.queries import ContentListArgs, ElementReadArgs, ReadArgs
 from api.security import authorize
 from api.services import services
 from commands.errors import NotFound
@@ -84,12 +84,18 @@ def _register(segment: str, collection: str, schema: type[Schema]) -> None:
             return written(outcome, 201, location)
 
     class Item(MethodView):
-        @blp.arguments(ReadArgs, location="query")
+        @blp.arguments(ElementReadArgs if collection == "elements" else ReadArgs, location="query")
         @blp.response(200, schema)
         def get(self, args: dict[str, Any], world_id: UUID, branch: str, entity_id: UUID) -> Any:
             read = open_branch(world_id, branch, args)
             with services().engine.connect() as conn:
                 found = content.get_entity(conn, read.branch_id, collection, entity_id, read.as_of)
+                if found is not None and "at" in args:
+                    calendar = read.world.calendar_rules
+                    until = calendar.ordinal(calendar.check(args["at"], "at"), end_of_period=True)
+                    found["timeline_events"] = content.events_involving(
+                        conn, read.branch_id, entity_id, until, read.as_of
+                    )
             if found is None:
                 raise NotFound(f"{label[:-1]} {entity_id} does not exist on this branch")
             return preconditions.read(found)

@@ -28,7 +28,20 @@ class LocationSchema(_Written):
     metadata = fields.Dict(keys=fields.String())
 
 
+class InvolvementSchema(Schema):
+    id = fields.String()
+    title = fields.String()
+    timeline_id = fields.String()
+    start = fields.Dict()
+    end = fields.Dict(allow_none=True)
+
+
 class ElementSchema(_Written):
+    timeline_events = fields.List(
+        fields.Nested(InvolvementSchema),
+        dump_only=True,
+        metadata={"description": "with `at`: the timeline events involving it up to then"},
+    )
     kind = fields.String(required=True, validate=NAME)
     name = fields.String(required=True, validate=NAME)
     summary = fields.String(allow_none=True, validate=TEXT)

@@ -51,6 +51,12 @@ class ReadArgs(Schema):
     )
 
 
+class ElementReadArgs(ReadArgs):
+    at = InWorldDate(
+        metadata={"description": "also list the timeline events involving it up to this date"}
+    )
+
+
 class PageArgs(ReadArgs):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
     cursor = fields.String(validate=validate.Length(max=1000))
