@@ -5,11 +5,9 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from api.problems import ApiProblem
 from api.reading import BranchRead, cached, page
 from api.services import services
 from queries import content
-from queries.cursors import BadCursor
 
 
 def filters_from(read: BranchRead, args: dict[str, Any]) -> content.Filters:
@@ -54,10 +52,6 @@ def list_content(read: BranchRead, collection: str, args: dict[str, Any]) -> Any
 
 
 def paged(world_id: UUID, compute: Any) -> dict[str, Any]:
-    try:
-        result: dict[str, Any] = cached(world_id, compute)
-    except BadCursor as error:
-        raise ApiProblem(
-            422, "Validation failed", str(error), kind="validation", errors={"cursor": [str(error)]}
-        ) from None
+    """A page through the query cache (a bad cursor is mapped to 422 by api.problems)."""
+    result: dict[str, Any] = cached(world_id, compute)
     return result

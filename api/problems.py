@@ -18,6 +18,7 @@ from commands.errors import (
     StaleVersion,
 )
 from commands.suggesting import ProposalConflict
+from queries.cursors import BadCursor
 
 PROBLEM_TYPE_BASE = "https://space-pearl.dev/problems/"
 log = logging.getLogger(__name__)
@@ -148,6 +149,12 @@ def from_http(error: HTTPException) -> Response:
 def register(app: Flask) -> None:
     """Map every error to a problem response; nothing leaks a stack trace."""
     app.register_error_handler(DomainError, from_domain)
+    app.register_error_handler(
+        BadCursor,
+        lambda e: problem(
+            422, "Validation failed", str(e), kind="validation", errors={"cursor": [str(e)]}
+        ),
+    )
     app.register_error_handler(HTTPException, from_http)
     app.register_error_handler(
         ApiProblem,

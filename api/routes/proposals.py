@@ -28,7 +28,6 @@ from commands.errors import NotFound
 from commands.messages import AcceptProposal, FailProposal, RejectProposal, RequestSuggestion
 from commands.provenance import Provenance
 from queries import proposals as proposal_queries
-from queries.cursors import BadCursor
 from suggestions.dispatch import QueueUnavailable, broker_reachable, enqueue
 
 blp = Blueprint("proposals", __name__, description="AI suggestions and their review")
@@ -74,24 +73,15 @@ class Proposals(MethodView):
         """The world's proposals, oldest first; filter by `status` and `branch`."""
         authorize(world_id, "read")
         await_position(args.get("min_position"))
-        try:
-            with services().engine.connect() as conn:
-                items, next_cursor = proposal_queries.proposals_of(
-                    conn,
-                    world_id,
-                    status=args.get("status"),
-                    branch=args.get("branch"),
-                    limit=args["limit"],
-                    cursor=args.get("cursor"),
-                )
-        except BadCursor as error:
-            raise ApiProblem(
-                422,
-                "Validation failed",
-                str(error),
-                kind="validation",
-                errors={"cursor": [str(error)]},
-            ) from None
+        with services().engine.connect() as conn:
+            items, next_cursor = proposal_queries.proposals_of(
+                conn,
+                world_id,
+                status=args.get("status"),
+                branch=args.get("branch"),
+                limit=args["limit"],
+                cursor=args.get("cursor"),
+            )
         return {"items": items, "next_cursor": next_cursor}
 
 

@@ -28,7 +28,6 @@ from api.services import services
 from commands.application import world_resource
 from commands.messages import CreateWorld, RemoveMember, SetMemberRole, UpdateWorld
 from queries import worlds as world_queries
-from queries.cursors import BadCursor
 
 blp = Blueprint("worlds", __name__, description="Worlds and their members")
 
@@ -41,19 +40,10 @@ class Worlds(MethodView):
         """Worlds you have a role in, oldest first, each with your `role`."""
         user_id = UUID(current_user_id())
         await_position(args.get("min_position"))
-        try:
-            with services().engine.connect() as conn:
-                items, next_cursor = world_queries.worlds_of(
-                    conn, user_id, limit=args["limit"], cursor=args.get("cursor")
-                )
-        except BadCursor as error:
-            raise ApiProblem(
-                422,
-                "Validation failed",
-                str(error),
-                kind="validation",
-                errors={"cursor": [str(error)]},
-            ) from None
+        with services().engine.connect() as conn:
+            items, next_cursor = world_queries.worlds_of(
+                conn, user_id, limit=args["limit"], cursor=args.get("cursor")
+            )
         return {"items": items, "next_cursor": next_cursor}
 
     @idempotent
