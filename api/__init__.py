@@ -12,6 +12,7 @@ def create_app(config: Config | None = None) -> Flask:
     from api import ops, problems, requests
     from api.openapi import make_api
     from api.routes import auth, branches, content, proposals, search, worlds
+    from api.routes.archive import blp as archive_blp
     from api.routes.history import blp as history_blp
     from api.services import Services
 
@@ -26,6 +27,7 @@ def create_app(config: Config | None = None) -> Flask:
     for blueprint in (auth.blp, worlds.blp, branches.blp, content.blp, search.blp, proposals.blp):
         api.register_blueprint(blueprint, url_prefix="/api/v1")
     api.register_blueprint(history_blp, url_prefix="/api/v1")
+    api.register_blueprint(archive_blp, url_prefix="/api/v1")
 
     problems.register(app)
     requests.register(app)

@@ -60,6 +60,7 @@ class Config:
     access_token_ttl: int = 900
     refresh_token_ttl: int = 14 * 24 * 3600
     max_body_bytes: int = 1024 * 1024
+    import_max_bytes: int = 1024**3  # POST /worlds/import streams its body: its own limit
     idempotency_ttl: int = 24 * 3600
     command_retries: int = 5
     min_position_wait: float = 2.0
@@ -80,6 +81,7 @@ class Config:
             "access_token_ttl": _env_int("ACCESS_TOKEN_TTL", 900),
             "refresh_token_ttl": _env_int("REFRESH_TOKEN_TTL", 14 * 24 * 3600),
             "max_body_bytes": _env_int("MAX_BODY_BYTES", 1024 * 1024),
+            "import_max_bytes": _env_int("IMPORT_MAX_BYTES", 1024**3),
             "command_retries": _env_int("COMMAND_RETRIES", 5),
             "min_position_wait": _env_float("MIN_POSITION_WAIT", 2.0),
             "ready_max_lag": _env_int("READY_MAX_LAG", 10_000),
