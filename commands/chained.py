@@ -9,6 +9,7 @@ from eventsourcing.domain import Aggregate
 
 from commands.chain import GENESIS_HASH, event_digest
 from commands.provenance import current_provenance
+from commands.validation import check_storable
 
 T = TypeVar("T", bound="ChainedAggregate")
 
@@ -39,6 +40,7 @@ class ChainedAggregate(Aggregate):
         prev_hash: str = GENESIS_HASH,
         **data: Any,
     ) -> T:
+        check_storable(data, "body")
         timestamp = event_class.create_timestamp()
         meta = current_provenance().as_meta()
         digest = event_digest(
@@ -61,6 +63,7 @@ class ChainedAggregate(Aggregate):
         )
 
     def trigger_event(self, event_class: type[Any], **data: Any) -> None:
+        check_storable(data, "body")  # last line of defence for every recorded event
         timestamp = event_class.create_timestamp()
         meta = current_provenance().as_meta()
         digest = event_digest(

@@ -9,6 +9,7 @@ Edits are applied through the same Branch methods, so the same invariants hold.
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid5
@@ -25,6 +26,7 @@ from commands.messages import (
 )
 from commands.proposal import Proposal
 from commands.provenance import current_provenance, recorded_by
+from commands.validation import check_storable, reserved_path
 
 if TYPE_CHECKING:
     from commands.application import WorldHistory
@@ -50,6 +52,7 @@ def apply_edit(branch: Branch, edit: Any, calendar: Calendar, proposal_id: UUID)
     """Apply one edit to `branch` (raises a DomainError, before recording, if it cannot)."""
     if not isinstance(edit, dict) or not isinstance(edit.get("body", {}), dict):
         raise InvalidCommand.field("edit", "must be an object with command, target and body")
+    check_storable(edit, "edit")
     command, target, body = edit.get("command"), edit.get("target"), edit.get("body", {})
     segment, _, entity_id = str(target or "").partition("/")
     collection = SEGMENTS.get(segment)
@@ -106,7 +109,8 @@ def complete(app: WorldHistory, command: CompleteProposal) -> Decision:
         try:
             apply_edit(branch, candidate, calendar, proposal.id)
         except DomainError as error:
-            dropped.append({"edit": raw, "reason": error.detail})
+            kept = raw if reserved_path(raw) is None else json.dumps(raw, default=str)[:4000]
+            dropped.append({"edit": kept, "reason": error.detail})
             continue
         edits.append(
             {

@@ -31,9 +31,39 @@ def check_text(value: Any, field: str, *, optional: bool = True) -> str | None:
     return value
 
 
+RESERVED_KEYS = frozenset({"_type_", "_data_"})
+
+
+def reserved_path(value: Any, path: str = "") -> str | None:
+    """Where `value` holds an object the event store would read back as a typed value."""
+    if isinstance(value, dict):
+        if value.keys() >= RESERVED_KEYS:
+            return path or "(top level)"
+        for key, item in value.items():
+            found = reserved_path(item, f"{path}.{key}" if path else str(key))
+            if found:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = reserved_path(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
+
+
+def check_storable(value: Any, field: str) -> None:
+    """Refuse objects with both `_type_` and `_data_` keys: the store reserves that shape."""
+    where = reserved_path(value)
+    if where is not None:
+        raise InvalidCommand.field(
+            field, f"an object with both '_type_' and '_data_' keys is reserved (at {where})"
+        )
+
+
 def check_metadata(value: Any, field: str = "metadata") -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidCommand.field(field, "must be a JSON object")
+    check_storable(value, field)
     size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
     if size > MAX_METADATA_BYTES:
         raise InvalidCommand.field(field, f"must be at most {MAX_METADATA_BYTES} bytes as JSON")
