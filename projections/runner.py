@@ -9,6 +9,7 @@ within milliseconds.
 
 from __future__ import annotations
 
+import logging
 import select as io_select
 import threading
 import zlib
@@ -24,6 +25,7 @@ from projections import tables as t
 from projections.read_model import ReadModel
 
 NAME = t.READ_MODEL
+log = logging.getLogger(__name__)
 CHANNEL = "pearl_events"
 
 
@@ -49,6 +51,12 @@ class ProjectionRunner:
                 )
             ).scalar()
         return int(found or 0)
+
+    def position_or_unknown(self) -> int:
+        try:
+            return self.position()
+        except Exception:
+            return -1
 
     def head(self) -> int:
         with self.engine.connect() as conn:
@@ -133,8 +141,22 @@ class ProjectionRunner:
             else:
                 return
             cursor.execute(f"LISTEN {CHANNEL}")
+            failures = 0
             while not stop.is_set():
-                if self.run_batch() == self.batch_size:
+                try:
+                    applied = self.run_batch()
+                except Exception:  # a database outage or an event it cannot apply
+                    failures += 1
+                    delay = min(30.0, 0.5 * 2**failures)
+                    log.exception(
+                        "batch after position %d failed; retrying in %.1f s",
+                        self.position_or_unknown(),
+                        delay,
+                    )
+                    stop.wait(delay)
+                    continue
+                failures = 0
+                if applied == self.batch_size:
                     continue
                 ready, _, _ = io_select.select([driver], [], [], idle_wait)
                 if ready:
