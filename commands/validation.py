@@ -16,6 +16,7 @@ MAX_TAGS = 100
 def check_name(value: Any, field: str = "name") -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidCommand.field(field, "must be a non-empty string")
+    check_storable(value, field)
     if len(value) > MAX_NAME:
         raise InvalidCommand.field(field, f"must be at most {MAX_NAME} characters")
     return value
@@ -26,6 +27,7 @@ def check_text(value: Any, field: str, *, optional: bool = True) -> str | None:
         return None
     if not isinstance(value, str):
         raise InvalidCommand.field(field, "must be a string")
+    check_storable(value, field)
     if len(value) > MAX_TEXT:
         raise InvalidCommand.field(field, f"must be at most {MAX_TEXT} characters")
     return value
@@ -51,8 +53,32 @@ def reserved_path(value: Any, path: str = "") -> str | None:
     return None
 
 
+def nul_path(value: Any, path: str = "") -> str | None:
+    """Where `value` holds a NUL character (PostgreSQL text cannot store one)."""
+    if isinstance(value, str):
+        return (path or "(top level)") if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return here
+            found = nul_path(item, here)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = nul_path(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
+
+
 def check_storable(value: Any, field: str) -> None:
-    """Refuse objects with both `_type_` and `_data_` keys: the store reserves that shape."""
+    """Refuse what the stores cannot hold faithfully: NUL characters, and objects with both
+    `_type_` and `_data_` keys (the event store reads that shape back as a typed value)."""
+    where = nul_path(value)
+    if where is not None:
+        raise InvalidCommand.field(field, f"must not contain NUL characters (at {where})")
     where = reserved_path(value)
     if where is not None:
         raise InvalidCommand.field(

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from uuid import uuid4
 
 from pearl import config
 from pearl.devservers import start_postgres, start_redis
@@ -28,6 +29,14 @@ WSGI_APP = "pearl.wsgi:app"
 PROJECTOR = ("-m", "projections")
 # The projector logs this once it follows the event log (see projections/__main__.py).
 PROJECTOR_READY = "following the event log from position"
+WORKER = ("-m", "celery", "-A", "suggestions.celery_app", "worker", "--loglevel", "INFO")
+# prefork, so that time limits are enforced; no gossip, mingle or heartbeats between workers.
+WORKER_OPTIONS = (
+    *("--pool", "prefork", "--concurrency", "1"),
+    *("--without-gossip", "--without-mingle", "--without-heartbeat"),
+)
+# Celery logs "celery@<host> ready." once the worker consumes from the broker.
+WORKER_READY = " ready."
 API_PREFIX = "/api/v1"
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # Health checks go straight to the local server, whatever http_proxy says.
@@ -205,6 +214,44 @@ def start_projector(
     return projector
 
 
+def start_worker(
+    database_url: str,
+    redis_url: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    log_path: Path | None = None,
+    timeout: float = 30.0,
+) -> ManagedProcess:
+    """Start the AI suggestion worker (a Celery worker, one task at a time) on Redis.
+
+    With `log_path`, waits until Celery logs that the worker is ready; without, its output
+    goes to the terminal and it is not waited for. Use `.stop()` or `with`.
+    """
+    child_env = {
+        **os.environ,
+        **(env or {}),
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+    }
+    name = f"suggestions-{uuid4().hex[:8]}@%h"
+    argv = [sys.executable, *WORKER, *WORKER_OPTIONS, "--hostname", name]
+    worker = spawn("suggestion worker (celery)", argv, env=child_env, log_path=log_path)
+    if log_path is None:
+        return worker
+    deadline = time.monotonic() + timeout
+    try:
+        while WORKER_READY not in worker.log_text():
+            if worker.exit_code() is not None:
+                raise worker.failure(f"{worker.describe_exit()} while starting")
+            if time.monotonic() > deadline:
+                raise worker.failure(f"did not start within {timeout:.0f} s")
+            time.sleep(0.05)
+    except BaseException:
+        worker.stop()
+        raise
+    return worker
+
+
 def _raise_shutdown(signum: int, frame: FrameType | None) -> None:
     for sig in _STOP_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the clean-up
@@ -244,6 +291,8 @@ def _start(settings: Settings, supervisor: Supervisor) -> ManagedProcess:
     }
     say("starting the projector ...")
     supervisor.add(start_projector(database_url, env=supervisor.env))
+    say("starting the suggestion worker ...")
+    supervisor.add(start_worker(database_url, redis_url, env=supervisor.env))
     say(f"starting the API on {settings.host}:{settings.port} ...")
     api = supervisor.add(
         start_api_server(

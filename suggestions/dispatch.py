@@ -21,14 +21,14 @@ def broker_reachable(redis_url: str | None) -> bool:
         return False
 
 
-def enqueue(redis_url: str, proposal_id: str, correlation_id: str | None) -> None:
-    """Queue the task that answers the proposal (idempotent on the worker side)."""
+def enqueue(redis_url: str, proposal_id: str) -> None:
+    """Queue the task that answers the proposal (idempotent on the worker side).
+
+    The request's correlation id travels in the proposal's own event, where the task reads it.
+    """
     try:
         make_celery(redis_url).send_task(
-            TASK_GENERATE,
-            args=[proposal_id],
-            headers={"correlation_id": correlation_id},
-            task_id=f"proposal-{proposal_id}",
+            TASK_GENERATE, args=[proposal_id], task_id=f"proposal-{proposal_id}"
         )
     except Exception as error:  # kombu raises many kinds when the broker is down
         raise QueueUnavailable(str(error)) from error

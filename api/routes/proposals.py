@@ -52,7 +52,7 @@ class Suggestions(MethodView):
         proposal_id = uuid4()
         outcome = execute(RequestSuggestion(world_id, branch, proposal_id, body["kind"], params))
         try:
-            enqueue(redis_url, str(proposal_id), g.get("request_id"))
+            enqueue(redis_url, str(proposal_id))
         except QueueUnavailable:
             services().history.handle(
                 FailProposal(proposal_id, "could not be queued: the broker went away"),

@@ -14,7 +14,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
-from pearl.launcher import start_api_server, start_projector
+from pearl.launcher import start_api_server, start_projector, start_worker
 from pearl.processes import free_port
 
 JWT_SECRET = secrets.token_urlsafe(48)
@@ -43,11 +43,18 @@ class Server:
 
 @pytest.fixture(scope="session")
 def server(database_url: str, redis_url: str) -> Iterator[Server]:
-    """The API (gunicorn, 2 workers) and the projector on a free port, for the whole session."""
+    """The API (gunicorn, 2 workers), the projector and the suggestion worker (offline
+    provider), for the whole session."""
     logs = Path(tempfile.mkdtemp(prefix="pearl-e2e-"))
     env = {"JWT_SECRET": JWT_SECRET, "PEARL_DATA_DIR": str(logs), "MIN_POSITION_WAIT": "5"}
     with (
         start_projector(database_url, env=env, log_path=logs / "projector.log"),
+        start_worker(
+            database_url,
+            redis_url,
+            env={**env, "AI_PROVIDER": "offline"},
+            log_path=logs / "worker.log",
+        ),
         start_api_server(
             database_url,
             free_port(),

@@ -1,0 +1,1 @@
+"""Deterministic suggestion rules that need no language model (the offline provider's)."""
