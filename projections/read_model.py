@@ -10,8 +10,7 @@ from functools import singledispatchmethod
 from typing import Any
 from uuid import UUID
 
-from psycopg2.extras import execute_values
-from sqlalchemy import Connection, case, literal, select, tuple_, update
+from sqlalchemy import Connection, case, literal, select, update
 
 from commands import branch_events as ev
 from commands.chain import event_data
@@ -19,6 +18,7 @@ from commands.dates import Calendar
 from commands.proposal import Proposal
 from commands.world import World
 from projections import tables as t
+from projections.content_rows import ContentRows, next_fields, ordinals, row_values
 
 
 class ReadModel:
@@ -32,33 +32,10 @@ class ReadModel:
         self._changes: list[dict[str, Any]] = []
         self._heads: dict[UUID, int] = {}
         self._world_positions: dict[UUID, int] = {}
-        # Content rows to insert (per table), and the current one of each entity among them.
-        self._rows: dict[str, list[dict[str, Any]]] = {}
-        self._current: dict[tuple[str, UUID, UUID], dict[str, Any]] = {}
-        # Current stored rows fetched up front for the batch, and their deferred closures.
-        self._stored: dict[tuple[str, UUID, UUID], dict[str, Any]] = {}
-        self._closures: dict[str, list[tuple[int, int]]] = {}
+        self.rows = ContentRows(conn)
 
     def prefetch(self, events: list[Any]) -> None:
-        """Fetch, one query per table, the current rows the batch's changes will close."""
-        wanted: dict[str, set[tuple[UUID, UUID]]] = {}
-        for event in events:
-            if isinstance(event, ev.ContentEvent) and not isinstance(event, ev.EntityAdded):
-                table_name = t.CONTENT[event.collection].name
-                wanted.setdefault(table_name, set()).add(
-                    (event.originator_id, UUID(event.entity_id))
-                )
-        for name, keys in wanted.items():
-            table = t.metadata.tables[name]
-            columns = [c for c in table.columns if c.name != "search"]
-            rows = self.conn.execute(
-                select(*columns).where(
-                    table.c.valid_to.is_(None),
-                    tuple_(table.c.branch_id, table.c.id).in_(list(keys)),
-                )
-            ).mappings()
-            for row in rows:
-                self._stored[(name, row["branch_id"], row["id"])] = dict(row)
+        self.rows.prefetch(events)
 
     def apply(self, position: int, event: Any) -> None:
         self._log_change(position, event)
@@ -66,7 +43,7 @@ class ReadModel:
 
     def flush(self) -> None:
         """Write what the batch deferred; call before committing the batch."""
-        self._flush_rows()
+        self.rows.flush()
         if self._changes:
             self.conn.execute(t.changes.insert(), self._changes)
         for branch_id, head in self._heads.items():
@@ -80,20 +57,6 @@ class ReadModel:
                 update(t.worlds).where(t.worlds.c.id == world_id).values(last_position=position)
             )
         self._changes, self._heads, self._world_positions = [], {}, {}
-
-    def _flush_rows(self) -> None:
-        """Close and insert the pending content rows (before anything reads them back)."""
-        cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        for name, closures in self._closures.items():
-            execute_values(
-                cursor,
-                f"UPDATE {name} SET valid_to = v.valid_to FROM (VALUES %s) AS v(row_id, valid_to)"
-                f" WHERE {name}.row_id = v.row_id",
-                closures,
-            )
-        for name, rows in self._rows.items():
-            self.conn.execute(t.metadata.tables[name].insert(), rows)
-        self._rows, self._current, self._closures = {}, {}, {}
 
     # -- change log -------------------------------------------------------------------------
 
@@ -205,14 +168,14 @@ class ReadModel:
         world_id = event.originator_id
         calendar = Calendar.from_dict(event.calendar)
         self._calendars[world_id] = calendar
-        self._flush_rows()
+        self.rows.flush()
         rows = self.conn.execute(
             select(
                 t.timeline_events.c.row_id, t.timeline_events.c.start, t.timeline_events.c.end
             ).where(t.timeline_events.c.world_id == world_id)
         ).all()
         for row in rows:
-            start_ordinal, end_ordinal = _ordinals(calendar, row.start, row.end)
+            start_ordinal, end_ordinal = ordinals(calendar, row.start, row.end)
             self.conn.execute(
                 update(t.timeline_events)
                 .where(t.timeline_events.c.row_id == row.row_id)
@@ -341,7 +304,7 @@ class ReadModel:
         Rows still current at the fork version become the fork's current rows; older ones
         keep their ranges, so as-of reads below the fork version answer as the parent did.
         """
-        self._flush_rows()
+        self.rows.flush()
         parent = UUID(event.parent_branch_id)
         at = event.at_version
         for table in t.CONTENT.values():
@@ -396,68 +359,19 @@ class ReadModel:
 
     @project.register
     def _(self, event: ev.ContentEvent, position: int) -> None:
-        """Close the entity's current row at this version and add the next one.
-
-        Rows are inserted at the end of the batch (flush), so an entity changed several times
-        in one batch costs one round trip at most: its current row is then still in memory.
-        """
+        """Close the entity's current row at this version and add the next one."""
         version = self._advance_branch(event, position)
         world_id, _ = self._branch(event.originator_id)
-        table = t.CONTENT[event.collection]
-        key = (table.name, event.originator_id, UUID(event.entity_id))
+        key = (t.CONTENT[event.collection].name, event.originator_id, UUID(event.entity_id))
         if isinstance(event, ev.EntityAdded):
-            self._add_row(key, event, world_id, dict(event.fields), version, position)
-            return
-        current = self._current.pop(key, None)
-        if current is not None:
-            current["valid_to"] = version  # still pending: close it in memory
-        elif key in self._stored:
-            current = self._stored.pop(key)  # prefetched: close it at flush
-            self._closures.setdefault(key[0], []).append((current["row_id"], version))
+            fields, created_seq = dict(event.fields), position
         else:
-            current = dict(
-                self.conn.execute(
-                    update(table)
-                    .where(
-                        table.c.branch_id == event.originator_id,
-                        table.c.id == key[2],
-                        table.c.valid_to.is_(None),
-                    )
-                    .values(valid_to=version)
-                    .returning(*[c for c in table.columns if c.name != "search"])
-                )
-                .mappings()
-                .one()
-            )
-        if isinstance(event, ev.EntityRemoved):
-            return
-        fields = _plain({name: current[name] for name in t.FIELDS[event.collection]})
-        probe = _Probe(fields)
-        event.apply(_ProbeAggregate(event.collection, event.entity_id, probe))
-        self._add_row(key, event, world_id, probe.fields, version, current["created_seq"])
-
-    def _add_row(
-        self,
-        key: tuple[str, UUID, UUID],
-        event: Any,
-        world_id: UUID,
-        fields: dict[str, Any],
-        version: int,
-        created_seq: int,
-    ) -> None:
-        row = {name: fields.get(name) for name in t.FIELDS[event.collection]}
-        for ref in ("parent_id", "timeline_id", "location_id"):
-            if ref in row and row[ref] is not None:
-                row[ref] = UUID(str(row[ref]))
-        if "element_ids" in row:
-            row["element_ids"] = [UUID(str(e)) for e in row["element_ids"] or []]
-        if "tags" in row:
-            row["tags"] = list(row["tags"] or [])
-        if "metadata" in row:
-            row["metadata"] = row["metadata"] or {}
-        if event.collection == "timeline_events":
-            calendar = self._calendar(world_id)
-            row["start_ordinal"], row["end_ordinal"] = _ordinals(calendar, row["start"], row["end"])
+            current = self.rows.close(key, version)
+            if isinstance(event, ev.EntityRemoved):
+                return
+            fields, created_seq = next_fields(event, current), current["created_seq"]
+        calendar = self._calendar(world_id) if event.collection == "timeline_events" else None
+        row = row_values(event.collection, fields, calendar)
         row.update(
             world_id=world_id,
             branch_id=event.originator_id,
@@ -466,42 +380,4 @@ class ReadModel:
             valid_to=None,
             created_seq=created_seq,
         )
-        self._rows.setdefault(key[0], []).append(row)
-        self._current[key] = row
-
-
-class _Probe:
-    def __init__(self, fields: dict[str, Any]) -> None:
-        self.fields = fields
-
-
-class _ProbeAggregate:
-    """Lets a content event's own `apply` compute the next row, so the rules live in one place."""
-
-    def __init__(self, collection: str, entity_id: str, probe: _Probe) -> None:
-        probe.fields["id"] = entity_id
-        self.entities = {collection: {entity_id: probe.fields}}
-        self.base_version = 0
-
-
-def _plain(fields: dict[str, Any]) -> dict[str, Any]:
-    """Row values as the write model holds them: ids as strings."""
-    out: dict[str, Any] = {}
-    for key, value in fields.items():
-        if isinstance(value, UUID):
-            out[key] = str(value)
-        elif isinstance(value, list):
-            out[key] = [str(v) if isinstance(v, UUID) else v for v in value]
-        else:
-            out[key] = value
-    return out
-
-
-def _ordinals(calendar: Calendar, start: Any, end: Any) -> tuple[int, int]:
-    """Sort keys of a span: first day of `start`, last day of `end` (or of `start`)."""
-    last = end if end is not None else start
-    try:
-        return calendar.ordinal(start), calendar.ordinal(last, end_of_period=True)
-    except (IndexError, KeyError, TypeError):
-        # A date the current calendar cannot place (e.g. a month it no longer has).
-        return 0, 0
+        self.rows.add(key, row)
