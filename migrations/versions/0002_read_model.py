@@ -170,6 +170,10 @@ def upgrade() -> None:
             " WHERE valid_to IS NULL"
         )
         op.execute(f"CREATE INDEX {table}_history_idx ON {table} (branch_id, id, valid_from)")
+        # as-of pages walk every version in creation order: this keeps them off a full scan
+        op.execute(
+            f"CREATE INDEX {table}_versions_idx ON {table} (branch_id, created_seq, valid_from)"
+        )
         op.execute(
             f"CREATE INDEX {table}_search_idx ON {table} USING gin (search) WHERE valid_to IS NULL"
         )

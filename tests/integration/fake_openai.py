@@ -21,6 +21,7 @@ class Reply:
     body: bytes = b"{}"
     hang: threading.Event | None = None  # answer only once this is set (or after `hang_for`)
     hang_for: float = 60.0
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -88,6 +89,8 @@ class FakeOpenAI:
                     self.send_response(reply.status)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(reply.body)))
+                    for name, value in reply.headers.items():
+                        self.send_header(name, value)
                     self.end_headers()
                     self.wfile.write(reply.body)
                 except OSError:
