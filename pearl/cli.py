@@ -1,5 +1,7 @@
 """The `pearl` command: `up` starts the stack, `migrate` migrates the database,
-`projections status|rebuild` inspects or rebuilds the read model."""
+`projections status|rebuild` inspects or rebuilds the read model, `users create` registers
+an account, `worlds export|import` moves worlds as archives, `audit verify` checks hash
+chains and `demo` loads a sample world."""
 
 from __future__ import annotations
 
@@ -8,8 +10,9 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from uuid import UUID
 
-from pearl import config, launcher, projection_commands
+from pearl import config, demo, launcher, projection_commands, user_commands, world_commands
 from pearl.devservers import start_postgres
 from pearl.migrate import upgrade
 from pearl.processes import check_port_free
@@ -45,6 +48,41 @@ def _parser() -> argparse.ArgumentParser:
     actions = projections.add_subparsers(dest="action", required=True, metavar="ACTION")
     actions.add_parser("status", help="position and lag of each projection")
     actions.add_parser("rebuild", help="rebuild the read tables from position 0, with progress")
+
+    user_parser = commands.add_parser("users", help="manage accounts")
+    user_actions = user_parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = user_actions.add_parser(
+        "create",
+        help="register an account and print its id",
+        description="The password is read from PEARL_PASSWORD, or prompted for on a terminal.",
+    )
+    create.add_argument("--email", required=True)
+    create.add_argument("--display-name", required=True)
+
+    worlds = commands.add_parser("worlds", help="export or import whole worlds (NDJSON archives)")
+    world_actions = worlds.add_subparsers(dest="action", required=True, metavar="ACTION")
+    export = world_actions.add_parser("export", help="write a world's archive")
+    export.add_argument("world_id", metavar="WORLD_ID", type=UUID)
+    export.add_argument("-o", "--output", metavar="FILE", help="the file (default: stdout)")
+    imports = world_actions.add_parser("import", help="import an archive and print the world id")
+    imports.add_argument("file", metavar="FILE", help="the archive (- for stdin)")
+    imports.add_argument("--as-copy", action="store_true", help="import under new ids")
+    imports.add_argument("--owner", required=True, metavar="USER_ID", help="the importing user")
+
+    audit = commands.add_parser("audit", help="check the tamper evidence of a world")
+    audit_actions = audit.add_subparsers(dest="action", required=True, metavar="ACTION")
+    verify = audit_actions.add_parser(
+        "verify", help="recompute the hash chains; exit 1 if any does not verify"
+    )
+    verify.add_argument("world_id", metavar="WORLD_ID", type=UUID)
+    verify.add_argument("--branch", metavar="NAME", help="only this branch")
+
+    commands.add_parser(
+        "demo",
+        help="load a sample world (demo accounts, branches, a pending proposal)",
+        description=demo.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     return parser
 
 
@@ -65,6 +103,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if args.action == "status"
                 else projection_commands.rebuild()
             )
+        if args.command == "users":
+            return user_commands.create(args.email, args.display_name)
+        if args.command == "worlds":
+            if args.action == "export":
+                return world_commands.export(args.world_id, args.output)
+            return world_commands.import_(args.file, args.owner, args.as_copy)
+        if args.command == "audit":
+            return world_commands.verify(args.world_id, args.branch)
+        if args.command == "demo":
+            return demo.run()
         return migrate()
     except KeyboardInterrupt:
         return 130
