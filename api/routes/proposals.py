@@ -108,10 +108,7 @@ class Accept(MethodView):
     def post(self, body: dict[str, Any], world_id: UUID, proposal_id: UUID) -> Any:
         """Append all edits (`{}`) or the chosen `indexes` as ordinary events; 409 if stale."""
         authorize(world_id, "write")
-        outcome = execute(AcceptProposal(world_id, proposal_id, body.get("indexes")))
-        result, status, headers = written(outcome)
-        headers.pop("ETag", None)
-        return result, status, headers
+        return written(execute(AcceptProposal(world_id, proposal_id, body.get("indexes"))))
 
 
 @blp.route("/worlds/<uuid:world_id>/proposals/<uuid:proposal_id>/reject")
@@ -122,7 +119,4 @@ class Reject(MethodView):
     def post(self, body: dict[str, Any], world_id: UUID, proposal_id: UUID) -> Any:
         """Reject a pending or ready proposal, with a reason."""
         authorize(world_id, "write")
-        outcome = execute(RejectProposal(world_id, proposal_id, body.get("reason")))
-        result, status, headers = written(outcome)
-        headers.pop("ETag", None)
-        return result, status, headers
+        return written(execute(RejectProposal(world_id, proposal_id, body.get("reason"))))
