@@ -7,6 +7,7 @@ from uuid import uuid4
 
 from flask import g
 
+from api.metrics import counted
 from api.security import current_user_id
 from api.services import services
 from commands.application import Outcome
@@ -14,6 +15,7 @@ from commands.messages import Command
 from commands.provenance import Provenance
 
 
+@counted
 def execute(command: Command) -> Outcome:
     provenance = Provenance(
         actor=current_user_id(),

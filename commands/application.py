@@ -8,7 +8,7 @@ command is refused with `ConcurrentWrite` and nothing is recorded.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -53,6 +53,7 @@ class Outcome:
     resource: dict[str, Any]
     version: int
     position: int | None
+    events: int = field(default=0, compare=False)  # how many it recorded (for metrics)
 
 
 class WorldHistory(Application):
@@ -105,7 +106,7 @@ class WorldHistory(Application):
                 # With a caller's session the commit is still to come: lend nothing back.
                 self.branch_cache.end(consistent=saved and session is None)
             position = recordings[-1].notification.id if recordings else None
-            return Outcome(resource=resource, version=version, position=position)
+            return Outcome(resource, version, position, events=len(recordings))
         raise ConcurrentWrite(
             f"the stream kept changing under this command ({self.retries} attempts); try again"
         )

@@ -22,10 +22,12 @@ from uuid import uuid4
 
 from pearl import config
 from pearl.devservers import start_postgres, start_redis
+from pearl.metrics_dir import metrics_env, reset_metrics_dir
 from pearl.migrate import upgrade
 from pearl.processes import ManagedProcess, check_port_free, spawn
 
 WSGI_APP = "pearl.wsgi:app"
+GUNICORN_CONFIG = "python:pearl.gunicorn_conf"
 PROJECTOR = ("-m", "projections")
 # The projector logs this once it follows the event log (see projections/__main__.py).
 PROJECTOR_READY = "following the event log from position"
@@ -169,10 +171,11 @@ def start_api_server(
     `with start_api_server(url, port) as server: ...`.
     """
     check_port_free(port, host, what="the API server", hint="set PORT to another port")
-    child_env = {**os.environ, **(env or {}), "DATABASE_URL": database_url}
+    child_env = metrics_env({**os.environ, **(env or {}), "DATABASE_URL": database_url})
     if redis_url:
         child_env["REDIS_URL"] = redis_url
-    argv = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}"]
+    argv = [sys.executable, "-m", "gunicorn", "--config", GUNICORN_CONFIG]
+    argv += ["--bind", f"{host}:{port}"]
     argv += ["--workers", str(workers), "--graceful-timeout", "8", "--no-control-socket", app]
     base_url = f"http://{_local(host)}:{port}"
     server = spawn("API server (gunicorn)", argv, env=child_env, log_path=log_path, url=base_url)
@@ -227,12 +230,9 @@ def start_worker(
     With `log_path`, waits until Celery logs that the worker is ready; without, its output
     goes to the terminal and it is not waited for. Use `.stop()` or `with`.
     """
-    child_env = {
-        **os.environ,
-        **(env or {}),
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-    }
+    child_env = metrics_env(
+        {**os.environ, **(env or {}), "DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    )
     name = f"suggestions-{uuid4().hex[:8]}@%h"
     argv = [sys.executable, *WORKER, *WORKER_OPTIONS, "--hostname", name]
     worker = spawn("suggestion worker (celery)", argv, env=child_env, log_path=log_path)
@@ -289,6 +289,8 @@ def _start(settings: Settings, supervisor: Supervisor) -> ManagedProcess:
         "REDIS_URL": redis_url,
         "PEARL_DATA_DIR": str(settings.data_dir),
     }
+    if not supervisor.env.get("PROMETHEUS_MULTIPROC_DIR"):
+        supervisor.env["PROMETHEUS_MULTIPROC_DIR"] = str(reset_metrics_dir(settings.data_dir))
     say("starting the projector ...")
     supervisor.add(start_projector(database_url, env=supervisor.env))
     say("starting the suggestion worker ...")

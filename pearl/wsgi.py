@@ -3,5 +3,7 @@
 from __future__ import annotations
 
 from api import create_app
+from pearl.logs import configure_logging
 
+configure_logging("api")
 app = create_app()

@@ -10,11 +10,14 @@ from sqlalchemy import create_engine
 
 from commands.application import WorldHistory
 from pearl.config import Config
+from pearl.logs import configure_logging
 from projections.runner import ProjectionRunner
+
+log = logging.getLogger("projections")
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s projector %(message)s")
+    configure_logging("projector")
     config = Config.from_env()
     engine = create_engine(config.database_url, pool_pre_ping=True, pool_size=2)
     history = WorldHistory.on_database(config.database_url)
@@ -22,9 +25,9 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     runner = ProjectionRunner(engine, history)
-    logging.info("following the event log from position %d", runner.position())
+    log.info("following the event log from position %d", runner.position())
     runner.follow(stop)
-    logging.info("stopped at position %d", runner.position())
+    log.info("stopped at position %d", runner.position())
 
 
 if __name__ == "__main__":

@@ -1,11 +1,18 @@
-"""The Celery application: Redis broker, late acknowledgement, bounded task time."""
+"""The Celery application: Redis broker, late acknowledgement, bounded task time.
+
+The worker logs like every other process (`pearl.logs`, role `worker`); a task sent with a
+`request_id` keyword argument logs every line, Celery's own included, with that id.
+"""
 
 from __future__ import annotations
 
 import os
 from functools import lru_cache
+from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
+
+from pearl.logs import bind_request_id, configure_logging
 
 TASK_GENERATE = "suggestions.generate_proposal"
 
@@ -49,6 +56,22 @@ def make_celery(redis_url: str | None = None) -> Celery:
         task_ignore_result=True,
     )
     return app
+
+
+@signals.setup_logging.connect
+def _configure_worker_logging(loglevel: Any = None, **_: Any) -> None:
+    """Celery leaves logging alone when this signal has a receiver."""
+    configure_logging("worker", loglevel)
+
+
+@signals.task_prerun.connect
+def _bind_task_request_id(kwargs: dict[str, Any] | None = None, **_: Any) -> None:
+    bind_request_id((kwargs or {}).get("request_id"))
+
+
+@signals.task_postrun.connect
+def _unbind_task_request_id(**_: Any) -> None:
+    bind_request_id(None)
 
 
 app = make_celery()

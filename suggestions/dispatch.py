@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import redis
 
+from pearl.logs import current_request_id
 from suggestions.celery_app import TASK_GENERATE, make_celery
 
 
@@ -21,14 +22,18 @@ def broker_reachable(redis_url: str | None) -> bool:
         return False
 
 
-def enqueue(redis_url: str, proposal_id: str) -> None:
+def enqueue(redis_url: str, proposal_id: str, request_id: str | None = None) -> None:
     """Queue the task that answers the proposal (idempotent on the worker side).
 
-    The request's correlation id travels in the proposal's own event, where the task reads it.
+    The request id (`request_id`, else the one being handled) travels as the task's
+    `request_id` keyword: the worker logs with it and records it as the correlation id.
+    Without it the task reads the correlation id from the proposal's own event.
     """
+    request_id = request_id or current_request_id()
+    kwargs = {"request_id": request_id} if request_id else {}
     try:
         make_celery(redis_url).send_task(
-            TASK_GENERATE, args=[proposal_id], task_id=f"proposal-{proposal_id}"
+            TASK_GENERATE, args=[proposal_id], kwargs=kwargs, task_id=f"proposal-{proposal_id}"
         )
     except Exception as error:  # kombu raises many kinds when the broker is down
         raise QueueUnavailable(str(error)) from error

@@ -17,11 +17,13 @@ from uuid import UUID
 
 import psycopg2
 from celery import Task
-from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+from celery.exceptions import Retry, SoftTimeLimitExceeded, TimeLimitExceeded
 from eventsourcing import persistence
+from prometheus_client import Counter
 from sqlalchemy import exc as sql_errors
 
 from commands.errors import ConcurrentWrite, DomainError
+from pearl.logs import request_id_bound
 from suggestions import generation
 from suggestions.celery_app import TASK_GENERATE, app
 from suggestions.context import ContextError
@@ -48,6 +50,10 @@ PASSING = (
     *DATABASE_AWAY,
 )
 FINAL = (ProviderError, ContextError, ProviderSettingsError, DomainError)
+
+# Outcomes: the proposal's status afterwards (ready, failed, ...), "missing", "invalid",
+# "retry" (a passing failure, tried again later), "time_limit" or "error" (task crashed).
+TASKS = Counter("pearl_suggestion_tasks", "Suggestion task attempts, by outcome.", ["outcome"])
 
 _resources: Resources | None = None
 _resources_pid: int | None = None
@@ -76,12 +82,20 @@ class ProposalTask(Task):
     ) -> None:
         if not isinstance(exc, TimeLimitExceeded) or not args:
             return
+        TASKS.labels("time_limit").inc()
         reason = "the attempt took longer than the task's hard time limit"
+        request_id = (kwargs or {}).get("request_id") or None
+        with request_id_bound(request_id):
+            self._fail_at_hard_limit(task_id, args, reason, request_id)
+
+    def _fail_at_hard_limit(
+        self, task_id: str, args: Any, reason: str, request_id: str | None
+    ) -> None:
         try:
             proposal = UUID(str(args[0]))
             worker = Resources.connect(WorkerSettings.from_env().database_url)
             try:
-                generation.fail(worker, proposal, reason)
+                generation.fail(worker, proposal, reason, request_id)
             finally:
                 worker.close()
         except Exception:
@@ -91,12 +105,27 @@ class ProposalTask(Task):
 @app.task(
     name=TASK_GENERATE, base=ProposalTask, bind=True, acks_late=True, reject_on_worker_lost=True
 )
-def generate_proposal(self: Any, proposal_id: str) -> str:
+def generate_proposal(self: Any, proposal_id: str, request_id: str | None = None) -> str:
     """Answer proposal `proposal_id`; return its status afterwards.
 
-    Its events carry the correlation id the suggestion request was recorded with.
+    `request_id` is the id of the HTTP request that asked (absent from older messages): the
+    task's log lines carry it (see celery_app) and its events record it as their correlation
+    id; without it they carry the correlation id the suggestion request was recorded with.
     """
-    correlation_id = None
+    try:
+        outcome = _generate(self, proposal_id, request_id or None)
+    except Retry:
+        TASKS.labels("retry").inc()
+        raise
+    except BaseException:
+        TASKS.labels("error").inc()
+        raise
+    TASKS.labels(outcome).inc()
+    return outcome
+
+
+def _generate(self: Any, proposal_id: str, correlation_id: str | None) -> str:
+    """One attempt: the proposal's status afterwards, or `self.retry` for a passing failure."""
     try:
         proposal = UUID(str(proposal_id))
     except ValueError:

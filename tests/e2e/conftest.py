@@ -26,6 +26,7 @@ class Server:
     url: str
     database_url: str
     jwt_secret: str
+    log_dir: Path  # api.log, worker.log and projector.log: each process's output
 
     @property
     def api(self) -> str:
@@ -47,6 +48,7 @@ def server(database_url: str, redis_url: str) -> Iterator[Server]:
     provider), for the whole session."""
     logs = Path(tempfile.mkdtemp(prefix="pearl-e2e-"))
     env = {"JWT_SECRET": JWT_SECRET, "PEARL_DATA_DIR": str(logs), "MIN_POSITION_WAIT": "5"}
+    env["LOGIN_MAX_ATTEMPTS"] = "100000"  # every test logs in from 127.0.0.1
     with (
         start_projector(database_url, env=env, log_path=logs / "projector.log"),
         start_worker(
@@ -63,7 +65,7 @@ def server(database_url: str, redis_url: str) -> Iterator[Server]:
             log_path=logs / "api.log",
         ) as api,
     ):
-        yield Server(url=api.url, database_url=database_url, jwt_secret=JWT_SECRET)
+        yield Server(url=api.url, database_url=database_url, jwt_secret=JWT_SECRET, log_dir=logs)
 
 
 @dataclass

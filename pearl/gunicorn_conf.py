@@ -1,0 +1,44 @@
+"""gunicorn settings of the API (`gunicorn --config python:pearl.gunicorn_conf`).
+
+gunicorn's own log lines go through `pearl.logs` (JSON by default, role `api`); its access log
+is off: the app writes one line per request itself (api/request_log.py), with the route and
+request id gunicorn does not know. With `PROMETHEUS_MULTIPROC_DIR` set, a worker that exits is
+marked dead for the metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from gunicorn import glogging
+from prometheus_client import multiprocess
+
+from pearl.logs import configure_logging, log_level
+
+
+class PearlLogger(glogging.Logger):
+    """gunicorn's error log propagated to the `pearl.logs` root handler; no access log."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        configure_logging("api")
+        for log in (self.error_log, self.access_log):
+            for handler in list(log.handlers):
+                log.removeHandler(handler)
+            log.propagate = True
+        self.error_log.setLevel(log_level())
+        self.access_log.setLevel(logging.WARNING)
+
+    def _compute_access_log_enabled(self) -> bool:
+        return False
+
+
+logger_class = PearlLogger
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """Drop the live gauges of a worker that exited (counters and histograms stay)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(worker.pid)
