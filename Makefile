@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run migrate test lint format clean
+.PHONY: help venv run migrate test lint format clean bench bench-quick soak check-deploy
 
 help:
 	@echo "make run      start PostgreSQL, Redis and the API (http://127.0.0.1:8000/api/v1)"
@@ -16,6 +16,9 @@ help:
 	@echo "make lint     ruff check, ruff format --check, mypy"
 	@echo "make format   apply ruff's fixes and formatting"
 	@echo "make migrate  migrate DATABASE_URL (or the embedded database) to head"
+	@echo "make bench    benchmarks with same-run baselines (bench/results.json); bench-quick: small scale"
+	@echo "make soak     long crash, fault and hostile-input runs, with a summary"
+	@echo "make check-deploy  validate docker-compose.yml (Compose v2) and the nginx config (nginx -t)"
 	@echo "make clean    remove .venv and caches (not .data/)"
 
 $(INSTALLED): pyproject.toml
@@ -43,6 +46,18 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+
+bench: $(INSTALLED)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+bench-quick: $(INSTALLED)
+	$(BIN)/python -m bench --quick $(BENCH_ARGS)
+
+soak: $(INSTALLED)
+	$(BIN)/python -m tests.soak $(SOAK_ARGS)
+
+check-deploy: $(INSTALLED)
+	bash deploy/check.sh
 
 format: $(INSTALLED)
 	$(BIN)/ruff check --fix .
