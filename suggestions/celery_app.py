@@ -64,6 +64,14 @@ def _configure_worker_logging(loglevel: Any = None, **_: Any) -> None:
     configure_logging("worker", loglevel)
 
 
+@signals.worker_init.connect
+def _serve_worker_metrics(**_: Any) -> None:
+    """`WORKER_METRICS_PORT`: the worker's own `/metrics` (see suggestions.metrics_server)."""
+    from suggestions import metrics_server
+
+    metrics_server.start_from_env()
+
+
 @signals.task_prerun.connect
 def _bind_task_request_id(kwargs: dict[str, Any] | None = None, **_: Any) -> None:
     bind_request_id((kwargs or {}).get("request_id"))
