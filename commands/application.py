@@ -7,6 +7,8 @@ command is refused with `ConcurrentWrite` and nothing is recorded.
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,9 +43,11 @@ from commands.messages import (
 )
 from commands.proposal import Proposal
 from commands.provenance import Provenance, recorded_by
+from commands.recorder import PearlRecorder
 from commands.world import DEFAULT_BRANCH, World, branch_id
 
 Aggregates = list[Any]
+RACE_BACKOFF = 0.01  # seconds: the most the first retry after a lost race waits
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,7 @@ class WorldHistory(Application):
     """Worlds and their branches, event-sourced."""
 
     name = "pearl"
-    retries = 5
+    retries = 10
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         super().__init__(env)
@@ -69,9 +73,13 @@ class WorldHistory(Application):
 
     @classmethod
     def on_database(cls, database_url: str, **settings: str) -> WorldHistory:
-        """The application on PostgreSQL, with tables that Alembic owns (never auto-created)."""
+        """The application on PostgreSQL, with tables that Alembic owns (never auto-created).
+
+        Events are recorded by `commands.recorder.PearlRecorder` (parallel appends, readers
+        that never skip a late commit).
+        """
         env = {
-            "PERSISTENCE_MODULE": "eventsourcing_sqlalchemy",
+            "PERSISTENCE_MODULE": "commands.recorder:PearlFactory",
             "SQLALCHEMY_URL": database_url,
             "CREATE_TABLE": "n",
             **settings,
@@ -86,7 +94,7 @@ class WorldHistory(Application):
         With `session` (a SQLAlchemy session) the events join that session's transaction
         and the caller commits; a lost race rolls the session back before the retry.
         """
-        for _ in range(self.retries):
+        for attempt in range(self.retries):
             self.branch_cache.begin()
             saved = False
             try:
@@ -101,6 +109,8 @@ class WorldHistory(Application):
                     session.rollback()
                 if isinstance(command, CreateWorld):
                     raise Conflict(f"world {command.world_id} already exists") from None
+                # A random pause, doubling each time, so racing writers fall out of step.
+                time.sleep(random.uniform(0, min(0.1, RACE_BACKOFF * 2**attempt)))
                 continue
             finally:
                 # With a caller's session the commit is still to come: lend nothing back.
@@ -163,8 +173,7 @@ class WorldHistory(Application):
     ) -> tuple[Aggregates, dict[str, Any], int]:
         if command.collection not in COLLECTIONS:
             raise NotFound(f"there is no collection called {command.collection!r}")
-        world = self.world(command.world_id)
-        branch = self.branch(world, command.branch)
+        world, branch = self._world_and_branch(command.world_id, command.branch)
         calendar = world.calendar_rules
         collection, entity_id = command.collection, command.entity_id
         if isinstance(command, AddEntity):
@@ -200,6 +209,33 @@ class WorldHistory(Application):
         if not isinstance(world, World):
             raise NotFound(f"world {world_id} does not exist")
         return world
+
+    def _world_and_branch(self, world_id: UUID, name: str) -> tuple[World, Branch]:
+        """The world and its branch `name` at their heads: one round trip when the branch is
+        cached (the world's events and the branch's new ones in one query)."""
+        stream_id = branch_id(world_id, name)
+        recorder = self.recorder
+        cached = None
+        if isinstance(recorder, PearlRecorder) and not self.repository.cache and not self.snapshots:
+            cached = self.branch_cache.take(stream_id)
+        if cached is None:
+            world = self.world(world_id)
+            return world, self.branch(world, name)
+        assert isinstance(recorder, PearlRecorder)
+        found = recorder.select_streams({world_id: 0, stream_id: cached.version})
+        loaded: Any = None
+        for stored in found[world_id]:
+            event: Any = self.mapper.to_domain_event(stored)
+            loaded = event.mutate(loaded)
+        if not isinstance(loaded, World):
+            raise NotFound(f"world {world_id} does not exist")
+        if name not in loaded.branches:
+            raise NotFound(f"branch {name!r} does not exist in this world")
+        for stored in found[stream_id]:
+            newer: Any = self.mapper.to_domain_event(stored)
+            newer.mutate(cached)  # catch up with what other processes recorded
+        self.branch_cache.lent(cached)
+        return loaded, cached
 
     def branch(self, world: World, name: str) -> Branch:
         if name not in world.branches:

@@ -1,0 +1,355 @@
+"""The event store's recorder: appends in one round trip, in parallel, never skipped by readers.
+
+The stock eventsourcing-sqlalchemy recorder serialises every append with
+`LOCK TABLE ... IN EXCLUSIVE MODE` so that notification ids become visible in id order. This
+one lets appends to different streams commit in parallel and moves the ordering guarantee to
+the readers:
+
+- an append is one statement in its own (implicit) transaction: it takes the *shared*
+  advisory lock `APPEND_LOCK`, then inserts its events, whose ids come from the table's
+  sequence, and commits, all in one round trip. Optimistic concurrency stays with the unique
+  index on (originator_id, originator_version): the loser gets IntegrityError.
+- a reader of the notification log first proves a *horizon*: it takes the *exclusive*
+  advisory lock in a short transaction, which waits only for appends in flight, and reads
+  the sequence's last value. Every id at or below the horizon was taken by a transaction that
+  has now ended, so its row is committed or gone for good; the reader only ever reads ids up
+  to a proven horizon, and so never passes an event that commits late.
+
+Writers that do not take the shared lock stay safe if they hold `LOCK TABLE ... EXCLUSIVE`
+while they insert (as the archive import does): that blocks every other append until they
+commit, so no higher id can commit before theirs.
+
+With a caller's SQLAlchemy `session` the same statement runs in that session's transaction,
+and the caller commits (the lock is held until then). Listeners (the projector) are woken by
+a NOTIFY sent after the commit (`Notifier`), or within the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+from uuid import UUID
+
+import psycopg2
+import psycopg2.errors
+from eventsourcing import persistence as es
+from eventsourcing.persistence import Notification, StoredEvent
+from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
+from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
+from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+log = logging.getLogger(__name__)
+
+# Two-int advisory key: a namespace apart from the one-bigint keys the projector uses.
+APPEND_LOCK = (zlib.crc32(b"pearl:append") & 0x7FFFFFFF, 1)
+READER_LOCK_TIMEOUT_MS = 2000  # a reader gives up (and retries later) rather than stall writers
+
+
+class PearlRecorder(SQLAlchemyApplicationRecorder):
+    """Application recorder for PostgreSQL with parallel appends and gap-safe reads."""
+
+    def __init__(
+        self,
+        datastore: SQLAlchemyDatastore,
+        *,
+        events_table_name: str,
+        schema_name: str | None = None,
+    ) -> None:
+        super().__init__(datastore, events_table_name=events_table_name, schema_name=schema_name)
+        table = f"{schema_name}.{events_table_name}" if schema_name else events_table_name
+        self.table = table
+        if not isinstance(datastore.engine, Engine):
+            raise es.ProgrammingError("PearlRecorder needs an SQLAlchemy engine (SQLALCHEMY_URL)")
+        self.engine: Engine = datastore.engine
+        self._horizon = 0  # every id up to here is final (committed or never will be)
+        self._horizon_guard = threading.Lock()
+        self.notifier = Notifier(self._notify)
+        self.reader_lock_timeout_ms = READER_LOCK_TIMEOUT_MS
+
+    # -- connections ----------------------------------------------------------------------
+
+    @contextmanager
+    def _cursor(self) -> Iterator[Any]:
+        """A cursor on a pooled connection in autocommit mode: each statement commits."""
+        raw = self.engine.raw_connection()
+        driver: Any = raw.driver_connection
+        try:
+            driver.autocommit = True
+            with driver.cursor() as cursor:
+                yield cursor
+        except psycopg2.Error as error:
+            if driver.closed or error.pgcode is None:  # the connection, not the statement, failed
+                raw.invalidate()
+            raise _translated(error) from error
+        finally:
+            try:
+                if not driver.closed:
+                    driver.autocommit = False  # the pool's other users expect transactions
+            except psycopg2.Error:
+                raw.invalidate()
+            raw.close()
+
+    # -- appending ------------------------------------------------------------------------
+
+    def insert_events(
+        self,
+        stored_events: Sequence[StoredEvent],
+        *,
+        session: Session | None = None,
+        **kwargs: Any,
+    ) -> Sequence[int]:
+        """Append `stored_events` in one statement; their notification ids, in order.
+
+        Raises eventsourcing's IntegrityError when a version is taken already (or, in a
+        caller's `session`, SQLAlchemy's IntegrityError, and the session must roll back).
+        """
+        if kwargs.get("tracking") is not None:
+            raise es.NotSupportedError("this recorder records no tracking positions")
+        if not stored_events:
+            return []
+        if session is not None:  # the caller commits: NOTIFY in its transaction
+            sql, params = self._append_statement(stored_events, notify=True)
+            rows = session.connection().exec_driver_sql(sql, tuple(params)).all()
+        else:
+            sql, params = self._append_statement(stored_events, notify=False)
+            with self._cursor() as cursor:
+                cursor.execute(sql, params)
+                rows = cursor.fetchall()
+            self.notifier.poke()
+        ids = {(str(oid), int(version)): int(nid) for nid, oid, version in rows}
+        return [ids[(str(e.originator_id), e.originator_version)] for e in stored_events]
+
+    def _append_statement(
+        self, stored_events: Sequence[StoredEvent], *, notify: bool
+    ) -> tuple[str, list[Any]]:
+        params: list[Any] = [*APPEND_LOCK]
+        if notify:
+            params.append(self.channel_name)
+        values = []
+        for order, event in enumerate(stored_events):
+            values.append("(%s::uuid, %s::bigint, %s::text, %s::bytea, " + str(order) + ")")
+            params += [str(event.originator_id), event.originator_version, event.topic]
+            params.append(psycopg2.Binary(event.state))
+        # The ids are drawn after the lock (the CTE is a fence) and in the events' order.
+        sql = (
+            "WITH held AS MATERIALIZED ("
+            " SELECT pg_advisory_xact_lock_shared(%s, %s)"
+            + (", pg_notify(%s, ''))" if notify else ")")
+            + f" INSERT INTO {self.table} (originator_id, originator_version, topic, state)"
+            " SELECT v.originator_id, v.originator_version, v.topic, v.state"
+            f" FROM held, (VALUES {', '.join(values)})"
+            " AS v (originator_id, originator_version, topic, state, position)"
+            " ORDER BY v.position"
+            " RETURNING id, originator_id, originator_version"
+        )
+        return sql, params
+
+    def _notify(self) -> None:
+        with self._cursor() as cursor:
+            cursor.execute(f"NOTIFY {self.channel_name}")
+
+    # -- reading streams ------------------------------------------------------------------
+
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> list[StoredEvent]:
+        """One stream's events by version, as committed (a writer that read too early loses on
+        the unique index and retries)."""
+        sql = f"SELECT originator_version, topic, state FROM {self.table} WHERE originator_id = %s"
+        params: list[Any] = [str(originator_id)]
+        if gt is not None:
+            sql += " AND originator_version > %s"
+            params.append(gt)
+        if lte is not None:
+            sql += " AND originator_version <= %s"
+            params.append(lte)
+        sql += " ORDER BY originator_version" + (" DESC" if desc else "")
+        if limit is not None:
+            sql += " LIMIT %s"
+            params.append(limit)
+        with self._cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        stream = originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
+        return [StoredEvent(stream, version, topic, bytes(state)) for version, topic, state in rows]
+
+    def select_streams(self, after: Mapping[UUID, int]) -> dict[UUID, list[StoredEvent]]:
+        """Several streams' events after the given versions, by version, in one round trip."""
+        clause = "(originator_id = %s AND originator_version > %s)"
+        sql = (
+            f"SELECT originator_id, originator_version, topic, state FROM {self.table}"
+            f" WHERE {' OR '.join([clause] * len(after))}"
+            " ORDER BY originator_id, originator_version"
+        )
+        params = [value for stream, version in after.items() for value in (str(stream), version)]
+        found: dict[UUID, list[StoredEvent]] = {stream: [] for stream in after}
+        if not after:
+            return found
+        with self._cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        for oid, version, topic, state in rows:
+            stream = oid if isinstance(oid, UUID) else UUID(oid)
+            found[stream].append(StoredEvent(stream, version, topic, bytes(state)))
+        return found
+
+    # -- reading the notification log -----------------------------------------------------
+
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> list[Notification]:
+        """Notifications after `start` in id order, never beyond a proven horizon.
+
+        Returns fewer than `limit` only when nothing more is final yet (or `stop` is hit).
+        """
+        after = 0 if start is None else (start - 1 if inclusive_of_start else start)
+        horizon, proven = self._horizon, False
+        if after >= horizon and (stop is None or stop > horizon):
+            horizon, proven = self.prove_horizon(), True
+        found = self._notifications(after, _upper(horizon, stop), limit, topics)
+        if len(found) < limit and not proven and (stop is None or stop > horizon):
+            after = found[-1].id if found else max(after, horizon)
+            horizon = self.prove_horizon()
+            found += self._notifications(after, _upper(horizon, stop), limit - len(found), topics)
+        return found
+
+    def prove_horizon(self) -> int:
+        """Wait for the appends in flight and return the highest id that is final now.
+
+        On a lock timeout (a writer's transaction held open) the last proven horizon stands.
+        """
+        sql = (
+            "WITH guard AS MATERIALIZED (SELECT set_config('lock_timeout', %s, true)),"
+            " held AS MATERIALIZED (SELECT pg_advisory_xact_lock(%s, %s) FROM guard)"
+            " SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence(%s, 'id')), 0)"
+            " FROM held"
+        )
+        params = (str(self.reader_lock_timeout_ms), *APPEND_LOCK, self.table)
+        try:
+            with self._cursor() as cursor:
+                cursor.execute(sql, params)
+                (value,) = cursor.fetchone()
+        except es.OperationalError as error:
+            if not isinstance(error.__cause__, psycopg2.errors.LockNotAvailable):
+                raise
+            log.warning("appends held the log for %d ms", self.reader_lock_timeout_ms)
+            return self._horizon
+        with self._horizon_guard:
+            self._horizon = max(self._horizon, int(value))
+            return self._horizon
+
+    def _notifications(
+        self, after: int, upto: int, limit: int, topics: Sequence[str]
+    ) -> list[Notification]:
+        if upto <= after or limit <= 0:
+            return []
+        sql = (
+            "SELECT id, originator_id, originator_version, topic, state"
+            f" FROM {self.table} WHERE id > %s AND id <= %s"
+        )
+        params: list[Any] = [after, upto]
+        if topics:
+            sql += " AND topic = ANY(%s)"
+            params.append(list(topics))
+        sql += " ORDER BY id LIMIT %s"
+        params.append(limit)
+        with self._cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        return [
+            Notification(
+                id=nid,
+                originator_id=oid if isinstance(oid, UUID) else UUID(oid),
+                originator_version=version,
+                topic=topic,
+                state=bytes(state),
+            )
+            for nid, oid, version, topic, state in rows
+        ]
+
+    def max_notification_id(self) -> int | None:
+        """The highest id committed so far (it may still have gaps below it in flight)."""
+        with self._cursor() as cursor:
+            cursor.execute(f"SELECT max(id) FROM {self.table}")
+            (value,) = cursor.fetchone()
+        return None if value is None else int(value)
+
+
+class Notifier:
+    """Wakes the log's listeners after appends: one NOTIFY, sent after commit, for many.
+
+    Writers do not NOTIFY in their own transactions: PostgreSQL serialises the commits of
+    notifying transactions (a database-wide lock held through the WAL flush), which would
+    undo parallel appends. A thread sends the NOTIFY instead: at once after a quiet spell,
+    and under load at most one per `interval` seconds (each NOTIFY is a commit of its own,
+    with its own WAL flush). It exits after `idle_exit` seconds without appends.
+    """
+
+    def __init__(
+        self, send: Callable[[], None], interval: float = 0.01, idle_exit: float = 5.0
+    ) -> None:
+        self._send = send
+        self._interval = interval
+        self._idle_exit = idle_exit
+        self._pending = threading.Event()
+        self._guard = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def poke(self) -> None:
+        """Ask for a NOTIFY soon (after every append that committed)."""
+        self._pending.set()
+        with self._guard:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="pearl-notify", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            if not self._pending.wait(self._idle_exit):
+                with self._guard:
+                    if not self._pending.is_set():  # a poke now starts a new thread
+                        self._thread = None
+                        return
+            self._pending.clear()
+            try:
+                self._send()
+            except Exception:  # listeners still poll; the next append notifies again
+                log.warning("could not NOTIFY the event log's listeners", exc_info=True)
+            time.sleep(self._interval)  # appends meanwhile share the next NOTIFY
+
+
+class PearlFactory(SQLAlchemyFactory):
+    """eventsourcing-sqlalchemy's factory with `PearlRecorder` as the application recorder."""
+
+    application_recorder_class = PearlRecorder
+
+
+def _upper(horizon: int, stop: int | None) -> int:
+    return horizon if stop is None else min(horizon, stop)
+
+
+def _translated(error: psycopg2.Error) -> es.PersistenceError:
+    """The eventsourcing exception of the same DB-API name (what the Application catches)."""
+    for kind in type(error).__mro__:
+        found = getattr(es, kind.__name__, None)
+        if isinstance(found, type) and issubclass(found, es.PersistenceError):
+            return found(str(error))
+    return es.PersistenceError(str(error))
