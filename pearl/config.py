@@ -22,6 +22,11 @@ def _env_float(name: str, default: float) -> float:
     return float(raw) if raw not in (None, "") else default
 
 
+def _env_list(name: str) -> tuple[str, ...]:
+    """A comma-separated variable as a tuple of its non-empty, stripped items."""
+    return tuple(item.strip() for item in os.environ.get(name, "").split(",") if item.strip())
+
+
 def data_dir() -> Path:
     """Where embedded servers and development secrets live (`.data/` by default)."""
     return Path(os.environ.get("PEARL_DATA_DIR", ".data")).resolve()
@@ -62,9 +67,15 @@ class Config:
     max_body_bytes: int = 1024 * 1024
     import_max_bytes: int = 1024**3  # POST /worlds/import streams its body: its own limit
     idempotency_ttl: int = 24 * 3600
-    command_retries: int = 5
+    command_retries: int = 10
     min_position_wait: float = 2.0
     ready_max_lag: int = 10_000
+    cors_origins: tuple[str, ...] = ()  # exact origins allowed to call from a browser
+    login_max_failures: int = 10  # failed logins per username per window before 429
+    login_failure_window: int = 15 * 60
+    login_max_attempts: int = 50  # login attempts per client IP per window before 429
+    login_attempt_window: int = 60
+    trusted_proxy_hops: int = 0  # proxies in front whose X-Forwarded-For names the client
 
     @classmethod
     def from_env(cls, **overrides: object) -> Config:
@@ -82,9 +93,15 @@ class Config:
             "refresh_token_ttl": _env_int("REFRESH_TOKEN_TTL", 14 * 24 * 3600),
             "max_body_bytes": _env_int("MAX_BODY_BYTES", 1024 * 1024),
             "import_max_bytes": _env_int("IMPORT_MAX_BYTES", 1024**3),
-            "command_retries": _env_int("COMMAND_RETRIES", 5),
+            "command_retries": _env_int("COMMAND_RETRIES", 10),
             "min_position_wait": _env_float("MIN_POSITION_WAIT", 2.0),
             "ready_max_lag": _env_int("READY_MAX_LAG", 10_000),
+            "cors_origins": _env_list("CORS_ORIGINS"),
+            "login_max_failures": _env_int("LOGIN_MAX_FAILURES", 10),
+            "login_failure_window": _env_int("LOGIN_FAILURE_WINDOW", 15 * 60),
+            "login_max_attempts": _env_int("LOGIN_MAX_ATTEMPTS", 50),
+            "login_attempt_window": _env_int("LOGIN_ATTEMPT_WINDOW", 60),
+            "trusted_proxy_hops": _env_int("TRUSTED_PROXY_HOPS", 0),
         }
         values.update(overrides)
         config = cls(**values)  # type: ignore[arg-type]

@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api import users
+from api.problems import ApiProblem
+from api.ratelimit import client_ip, login_limiter, normalise_username
 from api.schemas.auth import (
     RefreshSchema,
     RegisterSchema,
@@ -40,13 +43,40 @@ class Register(MethodView):
 class Token(MethodView):
     @blp.arguments(TokenRequestSchema)
     @blp.response(200, TokenSchema)
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def post(self, body: dict[str, Any]) -> Any:
-        """Exchange email and password for an access and a refresh token."""
+        """Exchange email and password for an access and a refresh token.
+
+        Failed logins are limited per account and attempts per client address: over a limit
+        the answer is 429 with `Retry-After`; a successful login clears the account's count.
+        """
+        username = normalise_username(body["email"])
+        ip = client_ip(services().config)
+        limiter = login_limiter()
+        try:
+            limiter.check(username, ip)
+        except ApiProblem:
+            _log_failure(username, ip, "rate limited")
+            raise
         user = users.authenticate(services().engine, body["email"], body["password"])
         if user is None:
-            log.warning("failed login for %s", body["email"].strip().lower()[:320])
+            limiter.failed(username)
+            _log_failure(username, ip, "wrong email or password")
             raise unauthorized("wrong email or password")
+        limiter.succeeded(username)
         return token_pair(services().config, user["id"])
+
+
+def _log_failure(username: str, ip: str, reason: str) -> None:
+    """One line per refused login: who, from where, which request, why. Never the password."""
+    log.warning(
+        "failed login: username=%r ip=%s request_id=%s reason=%s",
+        username[:320],
+        ip,
+        g.get("request_id", ""),
+        reason,
+    )
 
 
 @blp.route("/auth/refresh")

@@ -8,6 +8,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate
 
 from commands.dates import parse_query_date
+from commands.validation import nul_path
 
 
 class JsonObject(fields.Field):
@@ -20,6 +21,8 @@ class JsonObject(fields.Field):
             raise ValidationError("must be a URL-encoded JSON object") from None
         if not isinstance(parsed, dict):
             raise ValidationError("must be a JSON object")
+        if nul_path(parsed):  # PostgreSQL cannot compare text holding NUL
+            raise ValidationError("must not contain NUL characters")
         return parsed
 
 
