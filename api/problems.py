@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg2
+from eventsourcing import persistence
 from flask import Flask, Response, json, request
+from sqlalchemy import exc as sql_errors
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from commands.branching import MergeConflict
@@ -21,6 +24,15 @@ from commands.suggesting import ProposalConflict
 from queries.cursors import BadCursor
 
 PROBLEM_TYPE_BASE = "https://space-pearl.dev/problems/"
+# What the drivers raise when the database cannot be reached: 503, not 500 (nothing was done).
+DATABASE_AWAY = (
+    sql_errors.OperationalError,
+    sql_errors.InterfaceError,
+    persistence.OperationalError,
+    persistence.InterfaceError,
+    psycopg2.OperationalError,
+    psycopg2.InterfaceError,
+)
 log = logging.getLogger(__name__)
 
 
@@ -160,6 +172,20 @@ def register(app: Flask) -> None:
         ApiProblem,
         lambda e: problem(e.status, e.title, e.detail, headers=e.headers, **e.extra),
     )
+
+    def database_away(error: Exception) -> Response:
+        kind = type(error)
+        log.warning("database unavailable: %s.%s: %s", kind.__module__, kind.__name__, error)
+        return problem(
+            503,
+            "Service unavailable",
+            "the database is not reachable right now; retry shortly",
+            kind="database-unavailable",
+            headers={"Retry-After": "5"},
+        )
+
+    for away in DATABASE_AWAY:
+        app.register_error_handler(away, database_away)
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:

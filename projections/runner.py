@@ -16,8 +16,10 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
+import psycopg2
 from eventsourcing.persistence import Notification
 from sqlalchemy import Engine, func, select, text
+from sqlalchemy import exc as sql_errors
 from sqlalchemy.dialects.postgresql import insert
 
 from commands.application import WorldHistory
@@ -27,6 +29,13 @@ from projections.read_model import ReadModel
 NAME = t.READ_MODEL
 log = logging.getLogger(__name__)
 CHANNEL = "pearl_events"
+# What a lost session raises: the database restarted, went away or dropped the connection.
+CONNECTION_LOST = (
+    psycopg2.OperationalError,
+    psycopg2.InterfaceError,
+    sql_errors.OperationalError,
+    sql_errors.InterfaceError,
+)
 
 
 class ProjectionRunner:
@@ -40,6 +49,7 @@ class ProjectionRunner:
         self.name = name
         self.batch_size = batch_size
         self.lock_key = zlib.crc32(f"projection:{name}".encode())
+        self._locked = False  # whether the current session holds the lock
 
     # -- positions ------------------------------------------------------------------------
 
@@ -127,7 +137,32 @@ class ProjectionRunner:
     # -- following ------------------------------------------------------------------------
 
     def follow(self, stop: threading.Event, idle_wait: float = 1.0) -> None:
-        """Run until `stop` is set, holding the projection's advisory lock throughout."""
+        """Run until `stop` is set, holding the projection's advisory lock throughout.
+
+        When the session holding the lock and the LISTEN is lost (the database restarted or
+        went away), the runner reconnects with backoff, takes the lock again and goes on
+        from its committed position, instead of exiting.
+        """
+        failures = 0
+        while not stop.is_set():
+            self._locked = False
+            try:
+                self._follow_session(stop, idle_wait)
+                return
+            except CONNECTION_LOST as error:
+                failures = 1 if self._locked else failures + 1
+                delay = min(30.0, 0.5 * 2**failures)
+                reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+                log.warning(
+                    "lost the database session (%s: %s); reconnecting in %.1f s",
+                    type(error).__name__,
+                    reason,
+                    delay,
+                )
+                stop.wait(delay)
+
+    def _follow_session(self, stop: threading.Event, idle_wait: float) -> None:
+        """Follow on one database session, until `stop` or until that session breaks."""
         raw = self.engine.raw_connection()
         try:
             driver: Any = raw.driver_connection
@@ -140,6 +175,7 @@ class ProjectionRunner:
                 stop.wait(idle_wait)  # another projector is active: stand by
             else:
                 return
+            self._locked = True
             cursor.execute(f"LISTEN {CHANNEL}")
             failures = 0
             while not stop.is_set():

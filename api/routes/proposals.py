@@ -8,6 +8,7 @@ from uuid import UUID, uuid4
 from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from sqlalchemy import event
 
 from api.commanding import execute, written
 from api.idempotency import idempotent
@@ -37,6 +38,17 @@ def _unavailable(detail: str) -> ApiProblem:
     return ApiProblem(503, "Suggestions unavailable", detail, headers={"Retry-After": "5"})
 
 
+def _queue(redis_url: str, proposal_id: UUID, actor: Provenance) -> bool:
+    """Queue the proposal's task; when the broker is gone, record the proposal as failed."""
+    try:
+        enqueue(redis_url, str(proposal_id))
+    except QueueUnavailable:
+        reason = "could not be queued: the broker went away"
+        services().history.handle(FailProposal(proposal_id, reason), actor)
+        return False
+    return True
+
+
 @blp.route("/worlds/<uuid:world_id>/branches/<branch>/suggestions")
 class Suggestions(MethodView):
     @idempotent
@@ -51,14 +63,20 @@ class Suggestions(MethodView):
         params = {k.rstrip("_"): v for k, v in body.items() if k != "kind"}
         proposal_id = uuid4()
         outcome = execute(RequestSuggestion(world_id, branch, proposal_id, body["kind"], params))
-        try:
-            enqueue(redis_url, str(proposal_id))
-        except QueueUnavailable:
-            services().history.handle(
-                FailProposal(proposal_id, "could not be queued: the broker went away"),
-                Provenance(actor=current_user_id(), correlation_id=g.get("request_id")),
+        actor = Provenance(actor=current_user_id(), correlation_id=g.get("request_id"))
+        session = g.get("command_session")
+        if session is None:
+            if not _queue(redis_url, proposal_id, actor):
+                raise _unavailable("the suggestion queue went away; retry shortly")
+        else:
+            # With an Idempotency-Key the request commits after this view returns: a worker
+            # must not get the task before the proposal exists (it would drop it).
+            event.listen(
+                session,
+                "after_commit",
+                lambda _: _queue(redis_url, proposal_id, actor),
+                once=True,
             )
-            raise _unavailable("the suggestion queue went away; retry shortly") from None
         url = f"/api/v1/worlds/{world_id}/proposals/{proposal_id}"
         result, _, headers = written(outcome, 202, url)
         headers.pop("ETag", None)

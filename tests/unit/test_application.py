@@ -610,7 +610,7 @@ def racing(env: Mapping[str, str] | None = None) -> tuple[RacingHistory, UUID]:
 
 class TestLostRaces:
     def test_reads_the_retry_budget_from_the_environment(self) -> None:
-        assert WorldHistory().retries == 5
+        assert WorldHistory().retries == 10
         assert WorldHistory(env={"COMMAND_RETRIES": "1"}).retries == 1
 
     def test_a_lost_race_is_retried_and_both_changes_are_recorded(self, alice: Provenance) -> None:

@@ -1,0 +1,1 @@
+"""`python -m tests.soak`: long crash, concurrency, fault and hostile-input runs (`make soak`)."""
