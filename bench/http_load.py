@@ -1,0 +1,175 @@
+"""`http-commands`: AddEntity over HTTP, 16 keep-alive clients, against `GET /healthz`.
+
+Each client (a thread with its own `requests.Session`) owns a world and adds elements to its
+`main` branch until the time is up; the baseline is the same 16 clients asking the same
+server for `/healthz`. While the commands run, a poller reads the projector's position
+every few milliseconds; a command's projection lag is the time from its 201 to the first
+poll that saw the position it answered (so lags are rounded up to the poll interval).
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import threading
+import time
+from typing import Any
+
+import requests
+
+from bench.infra import Stack, User, connect
+from bench.report import Figure, percentile, progress, ratio
+
+CLIENTS = 16
+POLL_INTERVAL = 0.002
+TIMEOUT = 30
+
+
+def _load(stack: Stack, seconds: float, request: Any) -> tuple[float, int]:
+    """Run `request(session, index, count)` from CLIENTS threads for `seconds`: (rate, errors)."""
+    counts = [0] * CLIENTS
+    errors = [0] * CLIENTS
+    barrier = threading.Barrier(CLIENTS + 1)
+    stop = threading.Event()
+
+    def client(index: int) -> None:
+        with requests.Session() as session:
+            session.trust_env = False  # straight to the loopback server, whatever the proxy
+            request(session, index, -1)  # open the connection (and warm up) before the clock
+            barrier.wait(TIMEOUT)
+            while not stop.is_set():
+                if request(session, index, counts[index]):
+                    counts[index] += 1
+                else:
+                    errors[index] += 1
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    barrier.wait(TIMEOUT)
+    began = time.perf_counter()
+    time.sleep(seconds)
+    stop.set()
+    for thread in threads:
+        thread.join(TIMEOUT)
+    return sum(counts) / (time.perf_counter() - began), sum(errors)
+
+
+class PositionPoller:
+    """Samples the read model's position: (monotonic time, position) at every change."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self.times: list[float] = []
+        self.positions: list[int] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run)
+
+    def _run(self) -> None:
+        with contextlib.closing(connect(self.database_url)) as conn, conn.cursor() as cur:
+            conn.autocommit = True
+            while not self.stop.is_set():
+                cur.execute("SELECT position FROM projection_positions WHERE name = 'read_model'")
+                row = cur.fetchone()
+                now = time.monotonic()
+                position = int(row[0]) if row else 0
+                if not self.positions or position > self.positions[-1]:
+                    self.times.append(now)
+                    self.positions.append(position)
+                time.sleep(POLL_INTERVAL)
+
+    def lag(self, answered_at: float, position: int) -> float | None:
+        """Seconds from `answered_at` until the projection was first seen at `position`."""
+        index = bisect.bisect_left(self.positions, position)
+        if index == len(self.positions):
+            return None
+        return max(0.0, self.times[index] - answered_at)
+
+
+def run(stack: Stack, seconds: float) -> list[Figure]:
+    users: list[User] = [stack.register() for _ in range(CLIENTS)]
+    worlds = []
+    for user in users:
+        created = requests.post(
+            f"{stack.api}/worlds", json={"name": "Load"}, headers=user.auth, timeout=TIMEOUT
+        )
+        created.raise_for_status()
+        worlds.append(created.json()["id"])
+    answered: list[tuple[float, int]] = []
+    lock = threading.Lock()
+
+    def command(session: requests.Session, index: int, count: int) -> bool:
+        body: dict[str, Any] = {
+            "kind": "character",
+            "name": f"Loader {count}",
+            "metadata": {"n": count},
+        }
+        url = f"{stack.api}/worlds/{worlds[index]}/branches/main/elements"
+        response = session.post(url, json=body, headers=users[index].auth, timeout=TIMEOUT)
+        if response.status_code != 201:
+            return False
+        if count >= 0:
+            at = time.monotonic()
+            with lock:
+                answered.append((at, int(response.headers["X-Position"])))
+        return True
+
+    def healthz(session: requests.Session, index: int, count: int) -> bool:
+        return session.get(f"{stack.url}/healthz", timeout=TIMEOUT).status_code == 200
+
+    poller = PositionPoller(stack.database_url)
+    poller.thread.start()
+    progress(f"http-commands: {CLIENTS} clients adding elements for {seconds:.0f} s")
+    try:
+        ours, failed = _load(stack, seconds, command)
+        # let the projector finish what was answered, then stop polling
+        deadline = time.monotonic() + 60
+        last = max((p for _, p in answered), default=0)
+        while (not poller.positions or poller.positions[-1] < last) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        poller.stop.set()
+        poller.thread.join(TIMEOUT)
+    progress(f"http-commands: {CLIENTS} clients on /healthz for {seconds:.0f} s")
+    base, base_failed = _load(stack, seconds, healthz)
+    lags = [poller.lag(at, position) for at, position in answered]
+    seen = [lag * 1000 for lag in lags if lag is not None]
+    unseen = len(lags) - len(seen)
+    r = ratio(ours, base)
+    p99 = percentile(seen, 99) if not unseen else float("inf")
+    note = f"; {failed} non-201" if failed else ""
+    return [
+        Figure(
+            "http-commands",
+            f"commands/s, {CLIENTS} clients{note}",
+            ours,
+            "commands/s",
+            f"GET /healthz/s, {CLIENTS} clients",
+            base,
+            r,
+            "ratio >= 0.4",
+            r is not None and r >= 0.4 and not failed and not base_failed,
+        ),
+        Figure(
+            "http-commands",
+            f"projection lag p50 ({len(seen)} commands)",
+            percentile(seen, 50),
+            "ms",
+            "-",
+            None,
+            None,
+            "-",
+            None,
+        ),
+        Figure(
+            "http-commands",
+            f"projection lag p99 ({unseen} never seen)",
+            p99,
+            "ms",
+            "-",
+            None,
+            None,
+            "< 100 ms",
+            p99 < 100,
+        ),
+    ]
