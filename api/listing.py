@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from api.reading import BranchRead, cached, page
+from marshmallow import Schema
+
+from api.reading import BranchRead, cached, cached_page
 from api.services import services
 from queries import content
 
@@ -32,7 +34,8 @@ def filters_from(read: BranchRead, args: dict[str, Any]) -> content.Filters:
     )
 
 
-def list_content(read: BranchRead, collection: str, args: dict[str, Any]) -> Any:
+def list_content(read: BranchRead, collection: str, args: dict[str, Any], schema: Schema) -> Any:
+    """A page of `collection` (a bad cursor is mapped to 422 by api.problems)."""
     filters = filters_from(read, args)
 
     def compute() -> dict[str, Any]:
@@ -48,7 +51,7 @@ def list_content(read: BranchRead, collection: str, args: dict[str, Any]) -> Any
             )
         return {"items": items, "next_cursor": next_cursor}
 
-    return page(paged(read.world.id, compute))
+    return cached_page(read, schema, compute)
 
 
 def paged(world_id: UUID, compute: Any) -> dict[str, Any]:

@@ -1,4 +1,8 @@
-"""What every read under a branch shares: access, read-your-writes, version, caching."""
+"""What every read under a branch shares: access, read-your-writes, version, caching.
+
+A cached page is stored as the bytes of its response (its ETag, a newline, the JSON body), so
+a cache hit is answered without decoding or serialising anything.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from flask import Response, request
+from flask import Response, current_app, request
+from marshmallow import Schema
 
 from api.problems import ApiProblem
 from api.security import authorize
@@ -26,6 +31,7 @@ class BranchRead:
     branch_id: UUID
     head_version: int
     as_of: int | None
+    position: int | None = None  # the world's projected position when the branch was read
 
 
 def await_position(min_position: int | None) -> None:
@@ -46,7 +52,7 @@ def open_branch(world_id: UUID, branch: str, args: dict[str, Any]) -> BranchRead
     world = authorize(world_id, "read")
     await_position(args.get("min_position"))
     with services().engine.connect() as conn:
-        found = world_queries.branch(conn, world_id, branch)
+        found = world_queries.branch_to_read(conn, world_id, branch)
     if found is None:
         raise NotFound(f"branch {branch!r} does not exist in this world")
     as_of = args.get("as_of_version")
@@ -54,7 +60,7 @@ def open_branch(world_id: UUID, branch: str, args: dict[str, Any]) -> BranchRead
         raise InvalidCommand.field(
             "as_of_version", f"the branch is at version {found['head_version']}"
         )
-    return BranchRead(world, UUID(found["branch_id"]), found["head_version"], as_of)
+    return BranchRead(world, found["branch_id"], found["head_version"], as_of, found["position"])
 
 
 def cached(world_id: UUID, compute: Callable[[], Any]) -> Any:
@@ -64,16 +70,65 @@ def cached(world_id: UUID, compute: Callable[[], Any]) -> Any:
         position = world_queries.world_position(conn, world_id)
     if position is None:
         return compute()
-    args = sorted((k, v) for k, v in request.args.items(multi=True) if k != "min_position")
-    key = svc.cache.key(str(world_id), position, f"{request.path}?{json.dumps(args)}")
+    key = svc.cache.key(str(world_id), position, _request_key())
     return svc.cache.fetch(key, compute)
+
+
+def _request_key() -> str:
+    """The path and the arguments (but `min_position`) of the request, in a stable order."""
+    args = sorted((k, v) for k, v in request.args.items(multi=True) if k != "min_position")
+    return f"{request.path}?{json.dumps(args)}"
+
+
+def cached_page(
+    read: BranchRead, schema: Schema, compute: Callable[[], dict[str, Any]]
+) -> Response:
+    """The page `compute()` answers, dumped by `schema`, with a strong ETag of its content
+    (304 on a matching If-None-Match), through the query cache keyed by the world's projected
+    position: exactly the bytes and headers of a miss, without recomputing them."""
+    if read.position is None:
+        stored = _rendered(schema, compute())
+    else:
+        svc = services()
+        # "page": these entries hold response bytes, never the JSON values `cached` keeps
+        key = svc.cache.key(str(read.world.id), read.position, "page " + _request_key())
+        stored = svc.cache.fetch_bytes(key, lambda: _rendered(schema, compute()))
+    raw_etag, _, body = stored.partition(b"\n")
+    etag = raw_etag.decode()
+    if _not_modified(etag):
+        return _not_modified_response(etag)
+    mimetype = getattr(current_app.json, "mimetype", "application/json")
+    response = current_app.response_class(body, mimetype=mimetype)
+    response.headers["ETag"] = etag
+    return response
+
+
+def _rendered(schema: Schema, body: dict[str, Any]) -> bytes:
+    """What the cache keeps of a page: its ETag, a newline, and the JSON response body (as
+    flask-smorest would dump and Flask would serialise it)."""
+    rendered: Response = current_app.json.response(schema.dump(body))  # type: ignore[assignment]
+    data: bytes = rendered.get_data()
+    return page_etag(body).encode() + b"\n" + data
+
+
+def page_etag(body: dict[str, Any]) -> str:
+    """A strong ETag of a page's content."""
+    return '"' + hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32] + '"'
 
 
 def page(body: dict[str, Any]) -> Any:
     """A list result with a strong ETag of its content; 304 on a matching If-None-Match."""
-    etag = '"' + hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32] + '"'
-    if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
-        response = Response(status=304)
-        response.headers["ETag"] = etag
-        return response
+    etag = page_etag(body)
+    if _not_modified(etag):
+        return _not_modified_response(etag)
     return body, 200, {"ETag": etag}
+
+
+def _not_modified(etag: str) -> bool:
+    return etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]
+
+
+def _not_modified_response(etag: str) -> Response:
+    response = Response(status=304)
+    response.headers["ETag"] = etag
+    return response

@@ -90,6 +90,8 @@ def list_entities(
     """One page in creation order (timeline events: in-world order), keyset-paginated."""
     table = t.CONTENT[collection]
     query = select(table).where(visible(table, branch_id, as_of), *_conditions(table, filters))
+    if collection == "timeline_events" and filters.from_ordinal is not None:
+        query = query.where(_starts_late_enough(branch_id, filters.from_ordinal))
     if collection == "timeline_events":
         order = [table.c.start_ordinal, table.c.created_seq]
     else:
@@ -104,6 +106,20 @@ def list_entities(
         last = page[-1]
         next_cursor = cursors.encode(collection, [last[c.name] for c in order])
     return [resource(collection, r) for r in page], next_cursor
+
+
+def _starts_late_enough(branch_id: UUID, from_ordinal: int) -> Any:
+    """A lower bound on `start_ordinal` for events that end at or after `from_ordinal`: no
+    event of the branch (at any version) spans more than its longest one. Implied by the
+    range filter, it lets the in-world indexes start the scan near `from` instead of at the
+    beginning of time (the longest span is one probe of `rm_timeline_events_span_idx`)."""
+    te = t.timeline_events
+    longest = (
+        select(func.coalesce(func.max(te.c.end_ordinal - te.c.start_ordinal), 0))
+        .where(te.c.branch_id == branch_id)
+        .scalar_subquery()
+    )
+    return te.c.start_ordinal >= literal(from_ordinal) - longest
 
 
 def _after(order: list[Any], key: list[Any]) -> Any:
