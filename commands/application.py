@@ -10,18 +10,20 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 
 from commands import branching, suggesting
 from commands.branch import Branch
-from commands.branch_cache import BranchCache
+from commands.branch_cache import AggregateCache
 from commands.branch_events import COLLECTIONS, BranchForked
+from commands.direct_save import DirectSave
 from commands.errors import ConcurrentWrite, Conflict, NotFound, StaleVersion
 from commands.messages import (
     AcceptProposal,
@@ -60,7 +62,7 @@ class Outcome:
     events: int = field(default=0, compare=False)  # how many it recorded (for metrics)
 
 
-class WorldHistory(Application):
+class WorldHistory(DirectSave):
     """Worlds and their branches, event-sourced."""
 
     name = "pearl"
@@ -69,7 +71,9 @@ class WorldHistory(Application):
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         super().__init__(env)
         self.retries = int(self.env.get("COMMAND_RETRIES", str(self.retries)))
-        self.branch_cache = BranchCache(int(self.env.get("BRANCH_CACHE_SIZE", "64")))
+        size = int(self.env.get("BRANCH_CACHE_SIZE", "64"))
+        self.branch_cache: AggregateCache[Branch] = AggregateCache(size)
+        self.world_cache: AggregateCache[World] = AggregateCache(size)
 
     @classmethod
     def on_database(cls, database_url: str, **settings: str) -> WorldHistory:
@@ -96,13 +100,16 @@ class WorldHistory(Application):
         """
         for attempt in range(self.retries):
             self.branch_cache.begin()
+            self.world_cache.begin()
             saved = False
             try:
-                with recorded_by(provenance):
+                with self._one_connection(), recorded_by(provenance):
                     aggregates, resource, version = self._decide(command)
-                recordings = (
-                    self.save(*aggregates, session=session) if session else self.save(*aggregates)
-                )
+                    recordings = (
+                        self.save(*aggregates, session=session)
+                        if session
+                        else self.save(*aggregates)
+                    )
                 saved = True
             except (IntegrityError, SQLIntegrityError):
                 if session is not None:
@@ -115,11 +122,20 @@ class WorldHistory(Application):
             finally:
                 # With a caller's session the commit is still to come: lend nothing back.
                 self.branch_cache.end(consistent=saved and session is None)
+                self.world_cache.end(consistent=saved and session is None)
             position = recordings[-1].notification.id if recordings else None
             return Outcome(resource, version, position, events=len(recordings))
         raise ConcurrentWrite(
             f"the stream kept changing under this command ({self.retries} attempts); try again"
         )
+
+    def _one_connection(self) -> AbstractContextManager[None]:
+        """The reads and the append of one attempt on one pooled connection, if the recorder
+        can do that."""
+        recorder = self.recorder
+        if isinstance(recorder, PearlRecorder):
+            return recorder.holding_connection()
+        return nullcontext()
 
     def _decide(self, command: Command) -> tuple[Aggregates, dict[str, Any], int]:
         if isinstance(command, CreateWorld):
@@ -174,11 +190,10 @@ class WorldHistory(Application):
         if command.collection not in COLLECTIONS:
             raise NotFound(f"there is no collection called {command.collection!r}")
         world, branch = self._world_and_branch(command.world_id, command.branch)
-        calendar = world.calendar_rules
         collection, entity_id = command.collection, command.entity_id
         if isinstance(command, AddEntity):
             if collection == "timeline_events":
-                entity = branch.add_timeline_event(entity_id, command.fields, calendar)
+                entity = branch.add_timeline_event(entity_id, command.fields, world.calendar_rules)
             else:
                 entity = getattr(branch, f"add_{_singular(collection)}")(entity_id, command.fields)
             return [branch], dict(entity), branch.head_version
@@ -186,7 +201,7 @@ class WorldHistory(Application):
             expected = command.expected_version
             if collection == "timeline_events":
                 entity = branch.update_timeline_event(
-                    entity_id, command.changes, expected, calendar
+                    entity_id, command.changes, expected, world.calendar_rules
                 )
             else:
                 update = getattr(branch, f"update_{_singular(collection)}")
@@ -212,29 +227,39 @@ class WorldHistory(Application):
 
     def _world_and_branch(self, world_id: UUID, name: str) -> tuple[World, Branch]:
         """The world and its branch `name` at their heads: one round trip when the branch is
-        cached (the world's events and the branch's new ones in one query)."""
+        cached (the new events of the world and of the branch in one query; the world's
+        from its start unless it is cached too)."""
         stream_id = branch_id(world_id, name)
         recorder = self.recorder
-        cached = None
-        if isinstance(recorder, PearlRecorder) and not self.repository.cache and not self.snapshots:
-            cached = self.branch_cache.take(stream_id)
+        caching = (
+            isinstance(recorder, PearlRecorder) and not self.repository.cache and not self.snapshots
+        )
+        cached = self.branch_cache.take(stream_id) if caching else None
+        world = self.world_cache.take(world_id) if cached is not None else None
         if cached is None:
             world = self.world(world_id)
+            if caching:
+                self.world_cache.lent(world)
             return world, self.branch(world, name)
         assert isinstance(recorder, PearlRecorder)
-        found = recorder.select_streams({world_id: 0, stream_id: cached.version})
-        loaded: Any = None
+        self.branch_cache.lent(cached)  # from here on it goes back only if consistent
+        if world is not None:
+            self.world_cache.lent(world)
+        after = {world_id: 0 if world is None else world.version, stream_id: cached.version}
+        found = recorder.select_streams(after)
+        loaded: Any = world
         for stored in found[world_id]:
             event: Any = self.mapper.to_domain_event(stored)
-            loaded = event.mutate(loaded)
+            loaded = event.mutate(loaded)  # catch up with changes to the world
         if not isinstance(loaded, World):
             raise NotFound(f"world {world_id} does not exist")
+        if world is None:
+            self.world_cache.lent(loaded)
         if name not in loaded.branches:
             raise NotFound(f"branch {name!r} does not exist in this world")
         for stored in found[stream_id]:
             newer: Any = self.mapper.to_domain_event(stored)
             newer.mutate(cached)  # catch up with what other processes recorded
-        self.branch_cache.lent(cached)
         return loaded, cached
 
     def branch(self, world: World, name: str) -> Branch:

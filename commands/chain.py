@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from commands.json_encoding import compact_encoder
+
 GENESIS_HASH = "0" * 64
-
-
-def canonical_json(value: Any) -> str:
-    """Deterministic JSON: sorted keys, no whitespace, UUIDs and datetimes as strings."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_encode)
 
 
 def _encode(value: Any) -> str:
@@ -23,6 +19,14 @@ def _encode(value: Any) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(f"cannot hash a value of type {type(value).__name__}")
+
+
+_canonical = compact_encoder(sort_keys=True, ensure_ascii=True, default=_encode)
+
+
+def canonical_json(value: Any) -> str:
+    """Deterministic JSON: sorted keys, no whitespace, UUIDs and datetimes as strings."""
+    return _canonical(value)
 
 
 def event_digest(
@@ -35,15 +39,38 @@ def event_digest(
     meta: dict[str, Any],
     data: dict[str, Any],
 ) -> str:
-    body = canonical_json(
-        {
-            "stream": stream_id,
-            "version": version,
-            "type": event_type,
-            "timestamp": timestamp,
-            "meta": meta,
-            "data": data,
-        }
+    """sha256 of `prev_hash` + the canonical JSON of {stream, version, type, timestamp, meta,
+    data} (see `digest_of_parts`)."""
+    return digest_of_parts(
+        prev_hash,
+        stream_id=stream_id,
+        version=version,
+        event_type=event_type,
+        timestamp=timestamp,
+        meta_json=canonical_json(meta),
+        data_json=canonical_json(data),
+    )
+
+
+def digest_of_parts(
+    prev_hash: str,
+    *,
+    stream_id: UUID,
+    version: int,
+    event_type: str,
+    timestamp: datetime,
+    meta_json: str,
+    data_json: str,
+) -> str:
+    """`event_digest` with meta and data already in canonical JSON (computed once and reused).
+
+    The body is assembled as the canonical encoder writes the whole object: keys sorted
+    (data, meta, stream, timestamp, type, version), no whitespace.
+    """
+    body = (
+        f'{{"data":{data_json},"meta":{meta_json},"stream":{canonical_json(stream_id)}'
+        f',"timestamp":{canonical_json(timestamp)},"type":{canonical_json(event_type)}'
+        f',"version":{canonical_json(version)}}}'
     )
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
 

@@ -7,9 +7,9 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from commands.chain import GENESIS_HASH, event_digest
+from commands.chain import GENESIS_HASH, canonical_json, digest_of_parts
 from commands.provenance import current_provenance
-from commands.validation import check_storable
+from commands.validation import check_storable, maybe_unstorable
 
 T = TypeVar("T", bound="ChainedAggregate")
 
@@ -40,46 +40,35 @@ class ChainedAggregate(Aggregate):
         prev_hash: str = GENESIS_HASH,
         **data: Any,
     ) -> T:
-        check_storable(data, "body")
-        timestamp = event_class.create_timestamp()
-        meta = current_provenance().as_meta()
-        digest = event_digest(
-            prev_hash,
-            stream_id=id,
-            version=cls.INITIAL_VERSION,
-            event_type=event_class.__name__,
-            timestamp=timestamp,
-            meta=meta,
-            data=data,
-        )
-        return cls._create(
-            event_class,
-            id=id,
-            timestamp=timestamp,
-            meta=meta,
-            prev_hash=prev_hash,
-            hash=digest,
-            **data,
-        )
+        stamp = _stamp(event_class, id, cls.INITIAL_VERSION, prev_hash, data)
+        return cls._create(event_class, id=id, prev_hash=prev_hash, **stamp, **data)
 
     def trigger_event(self, event_class: type[Any], **data: Any) -> None:
-        check_storable(data, "body")  # last line of defence for every recorded event
-        timestamp = event_class.create_timestamp()
-        meta = current_provenance().as_meta()
-        digest = event_digest(
-            self.last_hash,
-            stream_id=self.id,
-            version=self.version + 1,
-            event_type=event_class.__name__,
-            timestamp=timestamp,
-            meta=meta,
-            data=data,
-        )
-        super().trigger_event(
-            event_class,
-            timestamp=timestamp,
-            meta=meta,
-            prev_hash=self.last_hash,
-            hash=digest,
-            **data,
-        )
+        stamp = _stamp(event_class, self.id, self.version + 1, self.last_hash, data)
+        super().trigger_event(event_class, prev_hash=self.last_hash, **stamp, **data)
+
+
+def _stamp(
+    event_class: type[Any], stream_id: UUID, version: int, prev_hash: str, data: dict[str, Any]
+) -> dict[str, Any]:
+    """The timestamp, provenance and hash of an event saying `data`, once the data passed
+    `check_storable` (the last line of defence for every recorded event)."""
+    try:
+        data_json = canonical_json(data)  # hashed below; also tells whether to check
+    except TypeError:
+        check_storable(data, "body")  # what is unstorable is refused as such first
+        raise
+    if maybe_unstorable(data_json):
+        check_storable(data, "body")
+    timestamp = event_class.create_timestamp()
+    meta = current_provenance().as_meta()
+    digest = digest_of_parts(
+        prev_hash,
+        stream_id=stream_id,
+        version=version,
+        event_type=event_class.__name__,
+        timestamp=timestamp,
+        meta_json=canonical_json(meta),
+        data_json=data_json,
+    )
+    return {"timestamp": timestamp, "meta": meta, "hash": digest}

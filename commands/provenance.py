@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from uuid import uuid4
 
 
@@ -20,9 +20,16 @@ class Provenance:
     origin: str | None = None  # e.g. "ai-proposal" for edits a person accepted from the AI
 
     def as_meta(self) -> dict[str, str | None]:
-        meta = asdict(self)
-        if meta["origin"] is None:
-            del meta["origin"]
+        """The fields in declaration order, `origin` only when set (a fresh dict each time;
+        built by hand: `dataclasses.asdict` deep-copies and costs ~15x as much)."""
+        meta: dict[str, str | None] = {
+            "actor": self.actor,
+            "command_id": self.command_id,
+            "correlation_id": self.correlation_id,
+            "causation_id": self.causation_id,
+        }
+        if self.origin is not None:
+            meta["origin"] = self.origin
         return meta
 
 

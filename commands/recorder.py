@@ -28,9 +28,8 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import zlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
@@ -44,6 +43,8 @@ from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
+
+from commands.notifier import Notifier
 
 log = logging.getLogger(__name__)
 
@@ -72,13 +73,31 @@ class PearlRecorder(SQLAlchemyApplicationRecorder):
         self._horizon_guard = threading.Lock()
         self.notifier = Notifier(self._notify)
         self.reader_lock_timeout_ms = READER_LOCK_TIMEOUT_MS
+        self._held = threading.local()  # .raw: the connection `holding_connection` holds
 
     # -- connections ----------------------------------------------------------------------
 
     @contextmanager
-    def _cursor(self) -> Iterator[Any]:
-        """A cursor on a pooled connection in autocommit mode: each statement commits."""
+    def holding_connection(self) -> Iterator[None]:
+        """Run this thread's statements in the block on one pooled connection (a command's
+        read and its append: one checkout instead of two). Each statement still commits."""
+        if getattr(self._held, "raw", None) is not None:
+            yield  # nested: the outer block holds one already
+            return
         raw = self.engine.raw_connection()
+        self._held.raw = raw
+        try:
+            yield
+        finally:
+            self._held.raw = None
+            self._give_back(raw)
+
+    @contextmanager
+    def _cursor(self) -> Iterator[Any]:
+        """A cursor in autocommit mode (each statement commits) on the connection this thread
+        holds, else on one from the pool for just this statement."""
+        held = getattr(self._held, "raw", None)
+        raw = held if held is not None else self.engine.raw_connection()
         driver: Any = raw.driver_connection
         try:
             driver.autocommit = True
@@ -87,14 +106,22 @@ class PearlRecorder(SQLAlchemyApplicationRecorder):
         except psycopg2.Error as error:
             if driver.closed or error.pgcode is None:  # the connection, not the statement, failed
                 raw.invalidate()
+                if held is not None:  # the rest of the block checks out a fresh one
+                    self._held.raw = None  # (`holding_connection` gives this one back)
             raise _translated(error) from error
         finally:
-            try:
-                if not driver.closed:
-                    driver.autocommit = False  # the pool's other users expect transactions
-            except psycopg2.Error:
-                raw.invalidate()
-            raw.close()
+            if held is None:
+                self._give_back(raw)
+
+    @staticmethod
+    def _give_back(raw: Any) -> None:
+        driver: Any = raw.driver_connection
+        try:
+            if driver is not None and not driver.closed:
+                driver.autocommit = False  # the pool's other users expect transactions
+        except psycopg2.Error:
+            raw.invalidate()
+        raw.close()
 
     # -- appending ------------------------------------------------------------------------
 
@@ -291,49 +318,6 @@ class PearlRecorder(SQLAlchemyApplicationRecorder):
             cursor.execute(f"SELECT max(id) FROM {self.table}")
             (value,) = cursor.fetchone()
         return None if value is None else int(value)
-
-
-class Notifier:
-    """Wakes the log's listeners after appends: one NOTIFY, sent after commit, for many.
-
-    Writers do not NOTIFY in their own transactions: PostgreSQL serialises the commits of
-    notifying transactions (a database-wide lock held through the WAL flush), which would
-    undo parallel appends. A thread sends the NOTIFY instead: at once after a quiet spell,
-    and under load at most one per `interval` seconds (each NOTIFY is a commit of its own,
-    with its own WAL flush). It exits after `idle_exit` seconds without appends.
-    """
-
-    def __init__(
-        self, send: Callable[[], None], interval: float = 0.01, idle_exit: float = 5.0
-    ) -> None:
-        self._send = send
-        self._interval = interval
-        self._idle_exit = idle_exit
-        self._pending = threading.Event()
-        self._guard = threading.Lock()
-        self._thread: threading.Thread | None = None
-
-    def poke(self) -> None:
-        """Ask for a NOTIFY soon (after every append that committed)."""
-        self._pending.set()
-        with self._guard:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="pearl-notify", daemon=True)
-                self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            if not self._pending.wait(self._idle_exit):
-                with self._guard:
-                    if not self._pending.is_set():  # a poke now starts a new thread
-                        self._thread = None
-                        return
-            self._pending.clear()
-            try:
-                self._send()
-            except Exception:  # listeners still poll; the next append notifies again
-                log.warning("could not NOTIFY the event log's listeners", exc_info=True)
-            time.sleep(self._interval)  # appends meanwhile share the next NOTIFY
 
 
 class PearlFactory(SQLAlchemyFactory):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from commands.errors import InvalidCommand
+from commands.json_encoding import compact_encoder
 
 MAX_NAME = 200
 MAX_TEXT = 100_000
@@ -32,6 +32,8 @@ def check_text(value: Any, field: str, *, optional: bool = True) -> str | None:
         raise InvalidCommand.field(field, f"must be at most {MAX_TEXT} characters")
     return value
 
+
+_compact = compact_encoder(sort_keys=False, ensure_ascii=False)
 
 RESERVED_KEYS = frozenset({"_type_", "_data_"})
 
@@ -73,9 +75,18 @@ def nul_path(value: Any, path: str = "") -> str | None:
     return None
 
 
+def maybe_unstorable(encoded: str) -> bool:
+    """Whether the value `encoded` is the JSON of (ASCII-only or not) might fail
+    `check_storable`: JSON writes a NUL as \\u0000 and every `_type_` key as "_type_".
+    False means it passes for sure; True, that `check_storable` must look."""
+    return "\\u0000" in encoded or '"_type_"' in encoded
+
+
 def check_storable(value: Any, field: str) -> None:
     """Refuse what the stores cannot hold faithfully: NUL characters, and objects with both
     `_type_` and `_data_` keys (the event store reads that shape back as a typed value)."""
+    if type(value) is str and "\x00" not in value:
+        return  # the common case, decided by one scan
     where = nul_path(value)
     if where is not None:
         raise InvalidCommand.field(field, f"must not contain NUL characters (at {where})")
@@ -89,8 +100,14 @@ def check_storable(value: Any, field: str) -> None:
 def check_metadata(value: Any, field: str = "metadata") -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidCommand.field(field, "must be a JSON object")
-    check_storable(value, field)
-    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    try:
+        encoded = _compact(value)
+    except TypeError:
+        check_storable(value, field)  # what is unstorable is refused as such first
+        raise
+    if maybe_unstorable(encoded):
+        check_storable(value, field)
+    size = len(encoded.encode())
     if size > MAX_METADATA_BYTES:
         raise InvalidCommand.field(field, f"must be at most {MAX_METADATA_BYTES} bytes as JSON")
     return value

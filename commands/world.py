@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid5
 
@@ -14,6 +15,7 @@ ROLES = ("owner", "editor", "viewer", "auditor")
 DEFAULT_BRANCH = "main"
 
 
+@lru_cache(maxsize=4096)  # uuid5 (a SHA-1) costs more than the rest of a command's lookups
 def branch_id(world_id: UUID, name: str) -> UUID:
     """A branch's stream id follows from its world and name: no lookup needed."""
     return uuid5(world_id, f"branch:{name}")
