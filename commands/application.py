@@ -302,13 +302,22 @@ class WorldHistory(DirectSave):
         return branch
 
     def hash_at(self, stream_id: UUID, version: int) -> str:
-        """The chain hash of the branch's lineage after its version `version`."""
-        events: list[Any] = list(self.events.get(stream_id))
-        first = events[0]
+        """The chain hash of the branch's lineage after its version `version`.
+
+        Reads two events (the stream's first, which says where a fork starts, and the one at
+        `version`), not the whole stream: forking a long branch stays cheap.
+        """
+        first: Any = next(iter(self.events.get(stream_id, lte=1)), None)
+        if first is None:
+            raise NotFound(f"branch stream {stream_id} does not exist")
         base = first.at_version if isinstance(first, BranchForked) else 0
         if version < base:
             return self.hash_at(UUID(first.parent_branch_id), version)
-        return str(events[version - base].hash)
+        position = version - base + 1  # the stream's first event is the branch's `base`
+        found: list[Any] = list(self.events.get(stream_id, gt=position - 1, lte=position))
+        if not found:
+            raise IndexError(f"branch stream {stream_id} has no version {version}")
+        return str(found[0].hash)
 
     def proposal(self, proposal_id: UUID) -> Proposal:
         try:

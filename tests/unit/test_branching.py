@@ -149,6 +149,21 @@ class TestForking:
         assert first.parent_hash == expected
         assert first.at_version == 2
 
+    def test_hash_at_names_the_hash_of_the_event_at_each_version_through_a_fork(
+        self, story: Story
+    ) -> None:
+        story.fork("alt", at=2)
+        story.add("alt", "elements", "e2", name="Spy", kind="character")
+        main: list[Any] = list(story.app.events.get(story.stream_id("main")))
+        alt: list[Any] = list(story.app.events.get(story.stream_id("alt")))
+        lineage = [event.hash for event in main[:2]] + [event.hash for event in alt]
+        for version, expected in enumerate(lineage):
+            assert story.app.hash_at(story.stream_id("alt"), version) == expected
+        for version, event in enumerate(main):
+            assert story.app.hash_at(story.stream_id("main"), version) == event.hash
+        with pytest.raises(IndexError):
+            story.app.hash_at(story.stream_id("main"), len(main))
+
     def test_later_changes_on_either_side_stay_on_their_side(self, story: Story) -> None:
         story.fork("alt")
         story.update("main", "locations", "l1", name="Main keep")
