@@ -11,7 +11,8 @@ The world "Tessaly" has a tree of locations, characters, factions and artifacts 
 such as `{"faction": "red"}` and in-world `born`/`died` dates), two timelines of events
 (some titles name an element they do not link, for `link-mentions` to find), a history of
 edits by both users, a branch `what-if` forked from `main` with edits of its own, and a
-pending `link-mentions` proposal, queued only when REDIS_URL reaches a broker. Each run
+`link-mentions` proposal, queued when REDIS_URL (or a running `pearl up`'s Redis) reaches a
+broker, so the worker makes it ready to review. Each run
 adds a new world (the accounts are reused).
 """
 
@@ -41,6 +42,8 @@ from commands.messages import (
     UpdateWorld,
 )
 from commands.provenance import Provenance
+from pearl import launcher
+from pearl.processes import PortInUseError, check_port_free
 from pearl.projection_commands import database
 from suggestions.dispatch import QueueUnavailable, broker_reachable, enqueue
 
@@ -468,13 +471,23 @@ def _place(world_id: UUID, location_id: str, name: str, kind: str, parent: str) 
     )
 
 
+def running_embedded_redis() -> str | None:
+    """The embedded Redis of a running `pearl up` (its port is taken), else None."""
+    port = launcher.Settings.from_env().redis_port
+    try:
+        check_port_free(port, what="embedded Redis")
+    except PortInUseError:
+        return f"redis://127.0.0.1:{port}/0"
+    return None
+
+
 def run() -> int:
     """`pearl demo`: the accounts, the world, and what to try next."""
 
     def step(what: str) -> None:
         print(f"pearl: demo: {what}", file=sys.stderr, flush=True)
 
-    redis_url = os.environ.get("REDIS_URL")
+    redis_url = os.environ.get("REDIS_URL") or running_embedded_redis()
     with database() as url:
         engine = create_engine(url)
         history = WorldHistory.on_database(url)
