@@ -515,7 +515,7 @@ def _report(
     elif redis_set:
         queue = "pending: REDIS_URL is not reachable, so it was not queued"
     else:
-        queue = "pending: REDIS_URL is not set, so it was not queued"
+        queue = "pending: REDIS_URL is not set and no pearl up is running, so it was not queued"
     print(f"world:    {w} (Tessaly, {demo.events} commands recorded)")
     print(f"branches: main, {FORK}")
     for role, user, new in (("owner", demo.owner, new_owner), ("editor", demo.editor, new_editor)):

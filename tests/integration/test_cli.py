@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+from urllib.parse import urlparse
 from uuid import UUID
 
 import pytest
@@ -18,6 +19,7 @@ from commands.application import WorldHistory
 from pearl import demo
 from pearl.cli import main
 from pearl.migrate import upgrade
+from pearl.processes import free_port
 
 Run = Callable[..., tuple[int, str, str]]
 
@@ -36,6 +38,7 @@ def run(
 ) -> Run:
     monkeypatch.setenv("DATABASE_URL", cli_database)
     monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("REDIS_PORT", str(free_port()))  # not a running `pearl up`'s Redis
     monkeypatch.delenv("PEARL_PASSWORD", raising=False)
     monkeypatch.setattr(sys.stdin, "isatty", lambda: False, raising=False)
 
@@ -58,6 +61,7 @@ def demo_world(cli_database: str) -> dict[str, str]:
         patch.setenv("DATABASE_URL", cli_database)
         patch.setenv("PEARL_DEMO_PASSWORD", DEMO_PASSWORD)
         patch.delenv("REDIS_URL", raising=False)
+        patch.setenv("REDIS_PORT", str(free_port()))
         out, err = io.StringIO(), io.StringIO()
         with redirect_stdout(out), redirect_stderr(err):
             code = main(["demo"])
@@ -174,6 +178,15 @@ class TestDemo:
         assert code == 0
         assert f"id {demo_world['owner']}" in out and "existing" in out
         assert demo_world["world"] not in out
+
+    def test_queues_its_proposal_on_a_running_embedded_redis(
+        self, run: Run, monkeypatch: pytest.MonkeyPatch, redis_url: str
+    ) -> None:
+        monkeypatch.setenv("REDIS_PORT", str(urlparse(redis_url).port))  # "pearl up" is running
+        monkeypatch.setenv("PEARL_DEMO_PASSWORD", DEMO_PASSWORD)
+        code, out, _ = run("demo")
+        assert code == 0
+        assert "queued for the workers" in out
 
 
 class TestWorldsExportImport:
