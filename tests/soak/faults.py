@@ -45,7 +45,9 @@ class Servers:
     redis: ManagedProcess | None = None
 
     def start_postgres(self) -> ManagedProcess:
-        self.postgres = start_postgres(self.base / "pg", self.pg_port, durable=False)
+        # Durable like production: a stop that has to escalate to SIGKILL (a slow shutdown on
+        # a loaded machine) must not lose commits, or "lost" would measure the test server.
+        self.postgres = start_postgres(self.base / "pg", self.pg_port, durable=True)
         return self.postgres
 
     def start_redis(self) -> ManagedProcess:
