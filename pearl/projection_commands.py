@@ -57,7 +57,7 @@ def rebuild() -> int:
     """Empty the read tables and project the whole event log again, showing progress."""
     with database() as url:
         engine = create_engine(url)
-        runner = ProjectionRunner(engine, WorldHistory.on_database(url), batch_size=1000)
+        runner = ProjectionRunner(engine, WorldHistory.on_database(url))
         started = time.monotonic()
         applied = runner.rebuild(progress_bar(sys.stderr))
         elapsed = time.monotonic() - started

@@ -1,9 +1,9 @@
 """Versioned content rows, buffered per projector batch.
 
 An entity's change closes its current row (`valid_to` = the version) and adds the next one.
-Rows are inserted once per batch, the current rows a batch will close are fetched up front
-in one query per table, and their closures are written in one statement per table: an
-entity changed several times in one batch costs no round trip after the first.
+Rows are inserted once per batch (one COPY per table), the current rows a batch will close
+are fetched up front in one query per table, and their closures are written in one statement
+per table: an entity changed several times in one batch costs no round trip after the first.
 """
 
 from __future__ import annotations
@@ -12,14 +12,24 @@ from typing import Any
 from uuid import UUID
 
 from psycopg2.extras import execute_values
-from sqlalchemy import Connection, select, tuple_, update
+from sqlalchemy import Connection, update
 
 from commands import branch_events as ev
 from commands.dates import Calendar
 from projections import tables as t
+from projections.bulk_copy import copy_rows
 
 Key = tuple[str, UUID, UUID]  # (table name, branch id, entity id)
 Row = dict[str, Any]
+
+
+# The columns of a stored row the projector reads back (all but the generated `search`).
+# SQLAlchemy's psycopg2 dialect registers psycopg2's UUID casters on every connection, so
+# uuid columns read back on the raw cursor as `UUID`s, as through SQLAlchemy.
+_STORED_COLUMNS = {
+    table.name: [c.name for c in table.columns if c.name != "search"]
+    for table in t.CONTENT.values()
+}
 
 
 class ContentRows:
@@ -39,17 +49,24 @@ class ContentRows:
                 wanted.setdefault(table_name, set()).add(
                     (event.originator_id, UUID(event.entity_id))
                 )
+        cursor = self._cursor()
         for name, keys in wanted.items():
-            table = t.metadata.tables[name]
-            columns = [c for c in table.columns if c.name != "search"]
-            rows = self.conn.execute(
-                select(*columns).where(
-                    table.c.valid_to.is_(None),
-                    tuple_(table.c.branch_id, table.c.id).in_(list(keys)),
-                )
-            ).mappings()
-            for row in rows:
-                self._stored[(name, row["branch_id"], row["id"])] = dict(row)
+            columns = _STORED_COLUMNS[name]
+            branch_ids, ids = zip(*keys, strict=True)
+            listed = ", ".join(f'"{c}"' for c in columns)
+            cursor.execute(
+                f"SELECT {listed} FROM {name}"
+                " WHERE valid_to IS NULL AND (branch_id, id) IN"
+                " (SELECT * FROM unnest(%s::uuid[], %s::uuid[]))",
+                ([str(b) for b in branch_ids], [str(i) for i in ids]),
+            )
+            for found in cursor.fetchall():
+                row = dict(zip(columns, found, strict=True))
+                self._stored[(name, row["branch_id"], row["id"])] = row
+
+    def _cursor(self) -> Any:
+        """A cursor of the DBAPI connection under `conn` (in the same transaction)."""
+        return self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
 
     def close(self, key: Key, version: int) -> Row:
         """Close the entity's current row at `version` and return it."""
@@ -81,16 +98,17 @@ class ContentRows:
 
     def flush(self) -> None:
         """Write closures and new rows (before anything reads content rows back)."""
-        cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor = self._cursor()
         for name, closures in self._closures.items():
             execute_values(
                 cursor,
                 f"UPDATE {name} SET valid_to = v.valid_to FROM (VALUES %s) AS v(row_id, valid_to)"
                 f" WHERE {name}.row_id = v.row_id",
                 closures,
+                page_size=len(closures),
             )
         for name, rows in self._rows.items():
-            self.conn.execute(t.metadata.tables[name].insert(), rows)
+            copy_rows(cursor, t.metadata.tables[name], rows)
         self._rows, self._current, self._closures = {}, {}, {}
 
 

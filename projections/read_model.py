@@ -18,6 +18,7 @@ from commands.dates import Calendar
 from commands.proposal import Proposal
 from commands.world import World
 from projections import tables as t
+from projections.bulk_copy import copy_rows
 from projections.content_rows import ContentRows, next_fields, ordinals, row_values
 
 
@@ -45,7 +46,8 @@ class ReadModel:
         """Write what the batch deferred; call before committing the batch."""
         self.rows.flush()
         if self._changes:
-            self.conn.execute(t.changes.insert(), self._changes)
+            cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            copy_rows(cursor, t.changes, self._changes)
         for branch_id, head in self._heads.items():
             self.conn.execute(
                 update(t.branches)

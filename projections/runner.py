@@ -27,6 +27,10 @@ from projections import tables as t
 from projections.read_model import ReadModel
 
 NAME = t.READ_MODEL
+# Events per batch when following the log, and while behind it (catching up, or following
+# after a full batch): bigger batches spread each batch's fixed costs over more events.
+FOLLOW_BATCH = 500
+CATCH_UP_BATCH = 5000
 log = logging.getLogger(__name__)
 CHANNEL = "pearl_events"
 # What a lost session raises: the database restarted, went away or dropped the connection.
@@ -42,12 +46,18 @@ class ProjectionRunner:
     """Catch up, then follow, one projection."""
 
     def __init__(
-        self, engine: Engine, history: WorldHistory, name: str = NAME, batch_size: int = 500
+        self,
+        engine: Engine,
+        history: WorldHistory,
+        name: str = NAME,
+        batch_size: int | None = None,
     ) -> None:
+        """`batch_size`, when given, is the size of every batch; else see FOLLOW_BATCH."""
         self.engine = engine
         self.history = history
         self.name = name
-        self.batch_size = batch_size
+        self.batch_size = batch_size or FOLLOW_BATCH
+        self.catch_up_batch_size = batch_size or CATCH_UP_BATCH
         self.lock_key = zlib.crc32(f"projection:{name}".encode())
         self._locked = False  # whether the current session holds the lock
 
@@ -76,8 +86,12 @@ class ProjectionRunner:
 
     # -- applying -----------------------------------------------------------------------
 
-    def run_batch(self) -> int:
-        """Apply the next batch in one transaction; return how many events it held."""
+    def run_batch(self, limit: int | None = None) -> int:
+        """Apply the next batch (`limit` events, else `batch_size`) in one transaction.
+
+        Returns how many events it held.
+        """
+        limit = limit or self.batch_size
         with self.engine.begin() as conn:
             conn.execute(
                 insert(t.projection_positions)
@@ -90,7 +104,7 @@ class ProjectionRunner:
                 .with_for_update()
             ).scalar_one()
             notifications = self.history.recorder.select_notifications(
-                start=position, limit=self.batch_size, inclusive_of_start=False
+                start=position, limit=limit, inclusive_of_start=False
             )
             if not notifications:
                 return 0
@@ -115,11 +129,11 @@ class ProjectionRunner:
         total = 0
         head = self.head()
         while True:
-            done = self.run_batch()
+            done = self.run_batch(self.catch_up_batch_size)
             total += done
             if progress:
                 progress(self.position(), max(head, self.position()))
-            if done < self.batch_size:
+            if done < self.catch_up_batch_size:
                 return total
 
     def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
@@ -178,9 +192,10 @@ class ProjectionRunner:
             self._locked = True
             cursor.execute(f"LISTEN {CHANNEL}")
             failures = 0
+            limit = self.batch_size
             while not stop.is_set():
                 try:
-                    applied = self.run_batch()
+                    applied = self.run_batch(limit)
                 except Exception:  # a database outage or an event it cannot apply
                     failures += 1
                     delay = min(30.0, 0.5 * 2**failures)
@@ -192,8 +207,10 @@ class ProjectionRunner:
                     stop.wait(delay)
                     continue
                 failures = 0
-                if applied == self.batch_size:
+                if applied == limit:  # behind the log: go on with catch-up sized batches
+                    limit = self.catch_up_batch_size
                     continue
+                limit = self.batch_size
                 ready, _, _ = io_select.select([driver], [], [], idle_wait)
                 if ready:
                     driver.poll()
