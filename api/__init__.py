@@ -9,7 +9,7 @@ from pearl.config import Config
 
 def create_app(config: Config | None = None) -> Flask:
     """Build the Flask app for `config` (read from the environment when omitted)."""
-    from api import metrics, ops, problems, requests
+    from api import gate, metrics, ops, problems, requests
     from api.openapi import make_api
     from api.routes import auth, branches, content, proposals, search, worlds
     from api.routes.archive import blp as archive_blp
@@ -31,6 +31,7 @@ def create_app(config: Config | None = None) -> Flask:
 
     problems.register(app)
     requests.register(app)
+    gate.register(app)
     ops.register(app)
     metrics.register(app)
     return app

@@ -37,13 +37,24 @@ def current_user_id() -> str:
     return str(g.user_id)
 
 
+def member_world(world_id: UUID) -> World:
+    """The world, if the caller has a role in it; else 404, exactly as a missing world."""
+    world = services().history.world(world_id)
+    if world.role_of(current_user_id()) is None:
+        raise NotFound(f"world {world_id} does not exist")
+    return world
+
+
 def authorize(world_id: UUID, permission: str) -> World:
     """Load the world if the caller may do `permission` in it.
 
     A world the caller has no role in answers 404, exactly as a world that does not exist.
+    The world the request's gate (api.gate) already loaded is used when it is this one.
     """
     user_id = current_user_id()
-    world = services().history.world(world_id)
+    world: World | None = g.get("member_world")
+    if world is None or world.id != world_id:
+        world = member_world(world_id)
     role = world.role_of(user_id)
     if role is None:
         raise NotFound(f"world {world_id} does not exist")
