@@ -249,6 +249,7 @@ def crash_run(
     with projectors(db.url, tmp_path_factory.mktemp("projector-logs")) as procs:
         kill_while_catching_up(db, procs, rng, run)
         final = procs.start()
+        procs.wait_ready(final)  # its SIGTERM handler is in place (the log may be at head)
         reached = poll(lambda: run.observe(db) >= run.head, timeout=90, interval=0.05)
         assert reached, f"the last projector did not catch up:\n{procs.log(final)}"
         run.final_exit_code = procs.stop(final)
