@@ -11,12 +11,11 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from collections.abc import Callable, Iterator
 from uuid import UUID, uuid4
 
 import pytest
 from eventsourcing.persistence import IntegrityError
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,36 +23,7 @@ from commands.application import WorldHistory
 from commands.messages import AddEntity, CreateWorld
 from commands.recorder import PearlRecorder
 from commands.world import branch_id
-from pearl.migrate import upgrade
-from tests.integration.recorder_support import TIMEOUT, WRITER, committed_ids, run_all, stored
-
-
-@pytest.fixture
-def database(database_factory: Callable[[str], str]) -> str:
-    """A fresh migrated database of this test's own."""
-    url = database_factory("pearl_recorder")
-    upgrade(url)
-    return url
-
-
-@pytest.fixture
-def engine(database: str) -> Iterator[Engine]:
-    created = create_engine(database, pool_size=20)
-    yield created
-    created.dispose()
-
-
-@pytest.fixture
-def history(database: str) -> Iterator[WorldHistory]:
-    app = WorldHistory.on_database(database)
-    yield app
-    app.close()
-
-
-@pytest.fixture
-def recorder(history: WorldHistory) -> PearlRecorder:
-    assert isinstance(history.recorder, PearlRecorder)
-    return history.recorder
+from tests.integration.recorder.support import TIMEOUT, WRITER, committed_ids, run_all, stored
 
 
 class TestALateCommit:

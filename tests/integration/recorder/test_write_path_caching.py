@@ -5,7 +5,6 @@ lost mid-command is replaced for the rest of it."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
 from typing import Any
 from uuid import uuid4
 
@@ -17,28 +16,13 @@ from commands.application import WorldHistory
 from commands.errors import InvalidCommand
 from commands.messages import AddEntity, CreateWorld, UpdateWorld
 from commands.recorder import PearlRecorder
-from pearl.migrate import upgrade
-from tests.integration.recorder_support import WRITER
+from tests.integration.recorder.support import WRITER
 
 THIRTEEN_MONTHS = {
     "months": [{"name": f"M{i}", "days": 28} for i in range(1, 14)],
     "year_zero": False,
     "eras": [],
 }
-
-
-@pytest.fixture
-def database(database_factory: Callable[[str], str]) -> str:
-    url = database_factory("pearl_write_cache")
-    upgrade(url)
-    return url
-
-
-@pytest.fixture
-def history(database: str) -> Iterator[WorldHistory]:
-    app = WorldHistory.on_database(database)
-    yield app
-    app.close()
 
 
 def timeline_event(world_id: Any, event_id: str, month: int) -> AddEntity:
