@@ -32,13 +32,7 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
         key = request.headers.get("Idempotency-Key")
         if key is None:
             return view(*args, **kwargs)
-        if not 1 <= len(key) <= 255 or not key.isprintable():
-            raise ApiProblem(
-                422,
-                "Validation failed",
-                "Idempotency-Key must be 1-255 printable characters",
-                errors={"Idempotency-Key": ["must be 1-255 printable characters"]},
-            )
+        check_key(key)
         user_id = UUID(current_user_id())
         fingerprint = _fingerprint()
         earlier = _replay(user_id, key, fingerprint)
@@ -87,27 +81,28 @@ def _fingerprint() -> str:
     return digest.hexdigest()
 
 
-def _replay(user_id: UUID, key: str, fingerprint: str) -> Response | None:
+def check_key(key: str) -> None:
+    """Refuse an `Idempotency-Key` that is empty, too long or not printable (422)."""
+    if not 1 <= len(key) <= 255 or not key.isprintable():
+        raise ApiProblem(
+            422,
+            "Validation failed",
+            "Idempotency-Key must be 1-255 printable characters",
+            errors={"Idempotency-Key": ["must be 1-255 printable characters"]},
+        )
+
+
+def stored(user_id: UUID, key: str) -> Any:
+    """The recorded first response to `key` (its row), forgetting one past its lifetime."""
     cutoff = datetime.now(UTC) - timedelta(seconds=services().config.idempotency_ttl)
+    keyed = (idempotency_keys.c.user_id == user_id, idempotency_keys.c.key == key)
     with services().engine.begin() as conn:
-        conn.execute(
-            delete(idempotency_keys).where(
-                idempotency_keys.c.user_id == user_id,
-                idempotency_keys.c.key == key,
-                idempotency_keys.c.created_at < cutoff,
-            )
-        )
-        row = (
-            conn.execute(
-                select(idempotency_keys).where(
-                    idempotency_keys.c.user_id == user_id, idempotency_keys.c.key == key
-                )
-            )
-            .mappings()
-            .first()
-        )
-    if row is None:
-        return None
+        conn.execute(delete(idempotency_keys).where(*keyed, idempotency_keys.c.created_at < cutoff))
+        return conn.execute(select(idempotency_keys).where(*keyed)).mappings().first()
+
+
+def replayed(row: Any, fingerprint: str) -> Response:
+    """The recorded response again, or 422 when the key came with a different request."""
     if row["request_hash"] != fingerprint:
         raise ApiProblem(
             422,
@@ -122,3 +117,8 @@ def _replay(user_id: UUID, key: str, fingerprint: str) -> Response | None:
         response.headers[name] = value
     response.headers["Idempotent-Replayed"] = "true"
     return response
+
+
+def _replay(user_id: UUID, key: str, fingerprint: str) -> Response | None:
+    row = stored(user_id, key)
+    return None if row is None else replayed(row, fingerprint)

@@ -9,18 +9,15 @@ key is recorded by `record`, inside the transaction that records the request's e
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 from uuid import UUID
 
-from flask import Response, json, request
-from sqlalchemy import Connection, delete, select
+from flask import Response, request
+from sqlalchemy import Connection
 
-from api.problems import ApiProblem
-from api.services import services
+from api.idempotency import REPLAYED_HEADERS, check_key, replayed, stored
 from api.tables import idempotency_keys
 
-REPLAYED_HEADERS = ("Location", "ETag", "X-Position")
 DRAIN_CHUNK = 1024 * 1024
 
 
@@ -61,13 +58,8 @@ class StreamedIdempotency:
         self.user_id = UUID(user_id)
         self.body = body
         self.key = request.headers.get("Idempotency-Key")
-        if self.key is not None and (not 1 <= len(self.key) <= 255 or not self.key.isprintable()):
-            raise ApiProblem(
-                422,
-                "Validation failed",
-                "Idempotency-Key must be 1-255 printable characters",
-                errors={"Idempotency-Key": ["must be 1-255 printable characters"]},
-            )
+        if self.key is not None:
+            check_key(self.key)
 
     def earlier(self) -> Response | None:
         """The first response to this key (reading the body to compare), else None."""
@@ -78,22 +70,7 @@ class StreamedIdempotency:
 
     def replay(self) -> Response | None:
         row = self._row()
-        if row is None:
-            return None
-        if row["request_hash"] != self.body.fingerprint:
-            raise ApiProblem(
-                422,
-                "Idempotency key reused",
-                "this Idempotency-Key was already used with a different request",
-                errors={"Idempotency-Key": ["already used with a different request body"]},
-            )
-        response = Response(
-            json.dumps(row["body"]), status=row["status_code"], mimetype="application/json"
-        )
-        for name, value in row["headers"].items():
-            response.headers[name] = value
-        response.headers["Idempotent-Replayed"] = "true"
-        return response
+        return None if row is None else replayed(row, self.body.fingerprint)
 
     def record(
         self, conn: Connection, status: int, body: dict[str, Any], headers: dict[str, str]
@@ -112,10 +89,4 @@ class StreamedIdempotency:
         )
 
     def _row(self) -> Any:
-        cutoff = datetime.now(UTC) - timedelta(seconds=services().config.idempotency_ttl)
-        keyed = (idempotency_keys.c.user_id == self.user_id, idempotency_keys.c.key == self.key)
-        with services().engine.begin() as conn:
-            conn.execute(
-                delete(idempotency_keys).where(*keyed, idempotency_keys.c.created_at < cutoff)
-            )
-            return conn.execute(select(idempotency_keys).where(*keyed)).mappings().first()
+        return None if self.key is None else stored(self.user_id, self.key)
