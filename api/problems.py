@@ -5,10 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import psycopg2
-from eventsourcing import persistence
 from flask import Flask, Response, json, request
-from sqlalchemy import exc as sql_errors
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from commands.branching import MergeConflict
@@ -21,18 +18,10 @@ from commands.errors import (
     StaleVersion,
 )
 from commands.suggesting import ProposalConflict
+from pearl.database_errors import DATABASE_AWAY
 from queries.cursors import BadCursor
 
 PROBLEM_TYPE_BASE = "https://space-pearl.dev/problems/"
-# What the drivers raise when the database cannot be reached: 503, not 500 (nothing was done).
-DATABASE_AWAY = (
-    sql_errors.OperationalError,
-    sql_errors.InterfaceError,
-    persistence.OperationalError,
-    persistence.InterfaceError,
-    psycopg2.OperationalError,
-    psycopg2.InterfaceError,
-)
 log = logging.getLogger(__name__)
 
 

@@ -16,13 +16,12 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
-import psycopg2
 from eventsourcing.persistence import Notification
 from sqlalchemy import Engine, func, select, text
-from sqlalchemy import exc as sql_errors
 from sqlalchemy.dialects.postgresql import insert
 
 from commands.application import WorldHistory
+from pearl.database_errors import DATABASE_AWAY
 from projections import tables as t
 from projections.read_model import ReadModel
 
@@ -33,13 +32,6 @@ FOLLOW_BATCH = 500
 CATCH_UP_BATCH = 5000
 log = logging.getLogger(__name__)
 CHANNEL = "pearl_events"
-# What a lost session raises: the database restarted, went away or dropped the connection.
-CONNECTION_LOST = (
-    psycopg2.OperationalError,
-    psycopg2.InterfaceError,
-    sql_errors.OperationalError,
-    sql_errors.InterfaceError,
-)
 
 
 class ProjectionRunner:
@@ -163,7 +155,7 @@ class ProjectionRunner:
             try:
                 self._follow_session(stop, idle_wait)
                 return
-            except CONNECTION_LOST as error:
+            except DATABASE_AWAY as error:  # the session holding the lock broke
                 failures = 1 if self._locked else failures + 1
                 delay = min(30.0, 0.5 * 2**failures)
                 reason = str(error).strip().splitlines()[0] if str(error).strip() else ""

@@ -15,14 +15,12 @@ import os
 from typing import Any
 from uuid import UUID
 
-import psycopg2
 from celery import Task
 from celery.exceptions import Retry, SoftTimeLimitExceeded, TimeLimitExceeded
-from eventsourcing import persistence
 from prometheus_client import Counter
-from sqlalchemy import exc as sql_errors
 
 from commands.errors import ConcurrentWrite, DomainError
+from pearl.database_errors import DATABASE_AWAY
 from pearl.logs import request_id_bound
 from suggestions import generation
 from suggestions.celery_app import TASK_GENERATE, app
@@ -35,13 +33,6 @@ from suggestions.worker_settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
-DATABASE_AWAY = (
-    sql_errors.OperationalError,
-    sql_errors.InterfaceError,
-    persistence.OperationalError,
-    persistence.InterfaceError,
-    psycopg2.OperationalError,
-)
 PASSING = (
     RetryableProviderError,
     ReadModelBehind,

@@ -9,7 +9,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from queries import proposals as proposal_queries
 from suggestions.dispatch import enqueue
 from tests.conftest import DatabaseFactory
 from tests.integration.fake_openai import FakeOpenAI, Reply, answer, failing
+from tests.resilience.stack import wait_for
 
 OWNER = str(uuid4())
 API_KEY = "sk-fake-key-for-tests"
@@ -38,19 +39,6 @@ SECRET = "never-send-this-to-the-model"
 def on_redis_db(redis_url: str, db: int) -> str:
     """The same Redis server, another database: each worker gets a queue of its own."""
     return str(make_url(redis_url).set(database=str(db)))
-
-
-def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    interval = 0.02
-    while True:
-        found = condition()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(interval)
-        interval = min(interval * 1.5, 0.2)
 
 
 @dataclass
@@ -85,7 +73,9 @@ class Stack:
                 row = proposal_queries.proposal(conn, world_id, proposal_id)
             return row if row and row["status"] != "pending" else None
 
-        return dict(wait_until(projected, timeout, f"proposal {proposal_id} to settle"))
+        found = wait_for(projected, timeout, f"proposal {proposal_id} to settle")
+        assert found is not None  # wait_for returns only a truthy answer
+        return dict(found)
 
 
 @dataclass
@@ -236,7 +226,7 @@ class TestOfflineSuggestions:
         stack.settled(proposal_id)
         log = logs / "offline-worker.log"
         done = f"[proposal-{proposal_id}] succeeded"
-        wait_until(lambda: log.read_text().count(done) == 2, 20, "both deliveries to finish")
+        wait_for(lambda: log.read_text().count(done) == 2, 20, "both deliveries to finish")
         assert stack.event_types(proposal_id) == ["ProposalRequested", "ProposalReady"]
 
     def test_expand_fails_because_it_needs_a_language_model(
@@ -420,7 +410,7 @@ class TestWorkerKilledMidTask:
         worker: ManagedProcess = start_worker(stack.database_url, queue, env=env, log_path=log)
         try:
             proposal_id = request(stack, lore, queue)
-            wait_until(lambda: fake_openai.requests, 20, "the worker to ask the model")
+            wait_for(lambda: fake_openai.requests, 20, "the worker to ask the model")
             os.killpg(worker.pid, signal.SIGKILL)
             worker.stop()
             release.set()
