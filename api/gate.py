@@ -4,7 +4,8 @@ Flask-smorest parses and validates a request body before the view runs, so witho
 caller with no token, or a stranger to a world, who sends an invalid body would learn "422"
 where the contract says 401 (no valid token) or 404 (no role in the world). This hook asks
 for a valid access token on every protected path and, on a world's paths, for some role in
-that world (the world it loaded is kept for `authorize`, which still checks the permission).
+that world (the world it loaded is kept for `authorize`, which still checks the permission,
+and so is the branch's row on a branch's paths, for `api.reading.open_branch`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ def register(app: Flask) -> None:
         if not request.path.startswith(API_PREFIX) or request.path in PUBLIC:
             return
         current_user_id()  # 401 problem without a valid access token
-        world_id = (request.view_args or {}).get("world_id")
+        view_args = request.view_args or {}
+        world_id = view_args.get("world_id")
         if world_id is not None:
-            g.member_world = member_world(world_id)  # 404 problem without a role
+            access = member_world(world_id, view_args.get("branch"))  # 404 without a role
+            g.member_world = access.world
+            g.access = access

@@ -39,7 +39,7 @@ def list_content(read: BranchRead, collection: str, args: dict[str, Any], schema
     filters = filters_from(read, args)
 
     def compute() -> dict[str, Any]:
-        with services().engine.connect() as conn:
+        with services().reads.connect() as conn:
             items, next_cursor = content.list_entities(
                 conn,
                 read.branch_id,

@@ -154,4 +154,4 @@ def register(app: Flask) -> None:
     @app.get("/metrics")
     def metrics() -> Any:
         """Prometheus metrics (text format). Not for the public internet."""
-        return Response(scrape(services().engine), content_type=CONTENT_TYPE_LATEST)
+        return Response(scrape(services().reads), content_type=CONTENT_TYPE_LATEST)

@@ -30,7 +30,7 @@ def register(app: Flask) -> None:
         report: dict[str, Any] = {}
         ready = True
         try:
-            with svc.engine.connect() as conn:
+            with svc.reads.connect() as conn:
                 head, position = conn.execute(text(LAG_QUERY)).one()
             lag = int(head) - int(position)
             report["database"] = "ok"

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 from marshmallow import Schema
 
 from api.problems import ApiProblem
 from api.security import authorize
 from api.services import services
+from api.world_access import Access, BranchRow
 from commands.errors import InvalidCommand, NotFound
 from commands.world import World
 from queries import consistency
@@ -39,7 +40,7 @@ def await_position(min_position: int | None) -> None:
     if min_position is None:
         return
     svc = services()
-    if not consistency.wait_for(svc.engine, min_position, svc.config.min_position_wait):
+    if not consistency.wait_for(svc.reads, min_position, svc.config.min_position_wait):
         raise ApiProblem(
             503,
             "Projection behind",
@@ -50,23 +51,37 @@ def await_position(min_position: int | None) -> None:
 
 def open_branch(world_id: UUID, branch: str, args: dict[str, Any]) -> BranchRead:
     world = authorize(world_id, "read")
-    await_position(args.get("min_position"))
-    with services().engine.connect() as conn:
-        found = world_queries.branch_to_read(conn, world_id, branch)
+    min_position = args.get("min_position")
+    gate: Access | None = g.get("access")  # what api.gate read with the caller's access
+    looked_up = gate is not None and gate.world.id == world_id and gate.branch_name == branch
+    found = gate.branch if gate is not None and looked_up else None
+    if not looked_up or not _includes(found, min_position):
+        await_position(min_position)
+        found = services().access.load(world_id, branch).branch
     if found is None:
         raise NotFound(f"branch {branch!r} does not exist in this world")
     as_of = args.get("as_of_version")
-    if as_of is not None and as_of > found["head_version"]:
+    if as_of is not None and as_of > found.head_version:
         raise InvalidCommand.field(
-            "as_of_version", f"the branch is at version {found['head_version']}"
+            "as_of_version", f"the branch is at version {found.head_version}"
         )
-    return BranchRead(world, found["branch_id"], found["head_version"], as_of, found["position"])
+    return BranchRead(world, found.branch_id, found.head_version, as_of, found.position)
+
+
+def _includes(found: BranchRow | None, min_position: int | None) -> bool:
+    """Whether a read of `found` already includes `min_position` (a world projected that far
+    means the projection is: it applies events in order)."""
+    if min_position is None:
+        return True
+    if found is None:
+        return False  # (a branch made by that write may not be projected yet)
+    return found.position is not None and found.position >= min_position
 
 
 def cached(world_id: UUID, compute: Callable[[], Any]) -> Any:
     """`compute()` through the query cache, keyed by the world's projected position."""
     svc = services()
-    with svc.engine.connect() as conn:
+    with svc.reads.connect() as conn:
         position = world_queries.world_position(conn, world_id)
     if position is None:
         return compute()

@@ -9,6 +9,7 @@ from flask import g, request
 from api.problems import ApiProblem
 from api.services import services
 from api.tokens import InvalidToken, verify
+from api.world_access import Access
 from commands.errors import NotFound
 from commands.world import World
 
@@ -37,12 +38,13 @@ def current_user_id() -> str:
     return str(g.user_id)
 
 
-def member_world(world_id: UUID) -> World:
-    """The world, if the caller has a role in it; else 404, exactly as a missing world."""
-    world = services().history.world(world_id)
-    if world.role_of(current_user_id()) is None:
+def member_world(world_id: UUID, branch: str | None = None) -> Access:
+    """The world (and `branch`'s row, when named), if the caller has a role in it; else 404,
+    exactly as a missing world."""
+    access = services().access.load(world_id, branch)
+    if access.world.role_of(current_user_id()) is None:
         raise NotFound(f"world {world_id} does not exist")
-    return world
+    return access
 
 
 def authorize(world_id: UUID, permission: str) -> World:
@@ -54,7 +56,7 @@ def authorize(world_id: UUID, permission: str) -> World:
     user_id = current_user_id()
     world: World | None = g.get("member_world")
     if world is None or world.id != world_id:
-        world = member_world(world_id)
+        world = member_world(world_id).world
     role = world.role_of(user_id)
     if role is None:
         raise NotFound(f"world {world_id} does not exist")

@@ -79,21 +79,6 @@ def branch(conn: Connection, world_id: UUID, name: str) -> dict[str, Any] | None
     return branch_resource(row) if row else None
 
 
-def branch_to_read(conn: Connection, world_id: UUID, name: str) -> dict[str, Any] | None:
-    """What a read under a branch needs, in one round trip: the branch's id and head version,
-    and the world's projected position (`position`, None before its first event)."""
-    b, w = t.branches, t.worlds
-    row = conn.execute(
-        select(b.c.branch_id, b.c.head_version, w.c.last_position)
-        .select_from(b.outerjoin(w, w.c.id == b.c.world_id))
-        .where(b.c.world_id == world_id, b.c.name == name)
-    ).first()
-    if row is None:
-        return None
-    position = None if row.last_position is None else int(row.last_position)
-    return {"branch_id": row.branch_id, "head_version": row.head_version, "position": position}
-
-
 def branch_resource(row: Any) -> dict[str, Any]:
     return {
         "name": row["name"],

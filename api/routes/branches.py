@@ -40,7 +40,7 @@ class Branches(MethodView):
         """The world's branches, oldest first."""
         authorize(world_id, "read")
         await_position(args.get("min_position"))
-        with services().engine.connect() as conn:
+        with services().reads.connect() as conn:
             items = world_queries.branches_of(conn, world_id)
         return {"items": items, "next_cursor": None}
 
@@ -63,7 +63,7 @@ class BranchByName(MethodView):
         """A branch: its head version and where it was forked from."""
         authorize(world_id, "read")
         await_position(args.get("min_position"))
-        with services().engine.connect() as conn:
+        with services().reads.connect() as conn:
             found = world_queries.branch(conn, world_id, branch)
         if found is None:
             raise NotFound(f"branch {branch!r} does not exist in this world")

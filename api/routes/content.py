@@ -90,7 +90,7 @@ def _register(segment: str, collection: str, schema: type[Schema]) -> None:
         @blp.response(200, schema)
         def get(self, args: dict[str, Any], world_id: UUID, branch: str, entity_id: UUID) -> Any:
             read = open_branch(world_id, branch, args)
-            with services().engine.connect() as conn:
+            with services().reads.connect() as conn:
                 found = content.get_entity(conn, read.branch_id, collection, entity_id, read.as_of)
                 if found is not None and "at" in args:
                     calendar = read.world.calendar_rules

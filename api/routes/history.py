@@ -58,7 +58,7 @@ class ChangeLog(MethodView):
         )
 
         def compute() -> dict[str, Any]:
-            with services().engine.connect() as conn:
+            with services().reads.connect() as conn:
                 items, next_cursor = history.change_log(
                     conn, world_id, branch, filters, limit=args["limit"], cursor=args.get("cursor")
                 )
@@ -82,7 +82,7 @@ class EntityHistory(MethodView):
         read = open_branch(world_id, branch, args)
 
         def compute() -> dict[str, Any]:
-            with services().engine.connect() as conn:
+            with services().reads.connect() as conn:
                 found = history.entity_history(
                     conn,
                     world_id,

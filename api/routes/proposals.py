@@ -91,7 +91,7 @@ class Proposals(MethodView):
         """The world's proposals, oldest first; filter by `status` and `branch`."""
         authorize(world_id, "read")
         await_position(args.get("min_position"))
-        with services().engine.connect() as conn:
+        with services().reads.connect() as conn:
             items, next_cursor = proposal_queries.proposals_of(
                 conn,
                 world_id,
@@ -111,7 +111,7 @@ class ProposalById(MethodView):
         """One proposal: its status, its edits and what was dropped and why."""
         authorize(world_id, "read")
         await_position(args.get("min_position"))
-        with services().engine.connect() as conn:
+        with services().reads.connect() as conn:
             found = proposal_queries.proposal(conn, world_id, proposal_id)
         if found is None:
             raise NotFound(f"proposal {proposal_id} does not exist in this world")

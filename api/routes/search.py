@@ -40,7 +40,7 @@ class Search(MethodView):
         read = open_branch(world_id, branch, args)
 
         def compute() -> dict[str, Any]:
-            with services().engine.connect() as conn:
+            with services().reads.connect() as conn:
                 items, next_cursor = content.search(
                     conn,
                     read.branch_id,

@@ -40,7 +40,7 @@ class Worlds(MethodView):
         """Worlds you have a role in, oldest first, each with your `role`."""
         user_id = UUID(current_user_id())
         await_position(args.get("min_position"))
-        with services().engine.connect() as conn:
+        with services().reads.connect() as conn:
             items, next_cursor = world_queries.worlds_of(
                 conn, user_id, limit=args["limit"], cursor=args.get("cursor")
             )

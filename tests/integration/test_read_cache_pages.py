@@ -30,7 +30,6 @@ from pearl.config import Config
 from pearl.migrate import upgrade
 from projections.runner import ProjectionRunner
 from queries.content import Filters, list_entities
-from queries.worlds import branch, branch_to_read, world_position
 
 
 @dataclass
@@ -171,16 +170,3 @@ def test_a_newly_projected_write_is_read_fresh_not_from_the_old_entry(reader: Re
     assert [item["id"] for item in after.get_json()["items"]] == [added]
     assert after.headers["ETag"] != before.headers["ETag"]
     assert len(reader.keys()) == 2  # one entry per projected position
-
-
-def test_a_branch_to_read_comes_with_the_worlds_projected_position(reader: Reader) -> None:
-    with reader.engine.connect() as conn:
-        found = branch_to_read(conn, reader.world_id, "main")
-        assert found == {
-            "branch_id": branch_id(reader.world_id, "main"),
-            "head_version": branch(conn, reader.world_id, "main")["head_version"],  # type: ignore[index]
-            "position": world_position(conn, reader.world_id),
-        }
-        assert found["position"] is not None and found["head_version"] > 0
-        assert branch_to_read(conn, reader.world_id, "nowhere") is None
-        assert branch_to_read(conn, uuid4(), "main") is None

@@ -1,0 +1,90 @@
+"""Who may see a world, decided in one round trip per request.
+
+A request under a world needs the caller's role there (the World aggregate, the write
+model, so a role given or taken away counts from the next request on) and, under a branch,
+the branch's id, head and the world's projected position (the read tables). One statement
+asks PostgreSQL for the version of the world's stream and for the branch row; the World is
+kept in this process between requests and replayed again only when that version moved.
+
+A cached World is shared by the threads of the process and is never changed: a newer
+version replaces it whole.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Engine, text
+
+from commands.application import WorldHistory
+from commands.errors import NotFound
+from commands.world import World
+from projections import tables as t
+
+
+@dataclass(frozen=True)
+class BranchRow:
+    """What a read under a branch needs, read with the world's version."""
+
+    branch_id: UUID
+    head_version: int
+    position: int | None  # the world's projected position (None before its first event)
+
+
+@dataclass(frozen=True)
+class Access:
+    world: World
+    branch_name: str | None  # the branch asked for, if any
+    branch: BranchRow | None  # its row; None when not asked for, or it does not exist
+
+
+class WorldAccess:
+    def __init__(self, history: WorldHistory, engine: Engine, maxsize: int = 256) -> None:
+        self.history = history
+        self.engine = engine
+        self.maxsize = maxsize
+        self._worlds: OrderedDict[UUID, World] = OrderedDict()
+        self._lock = threading.Lock()
+        events = history.recorder.table  # type: ignore[attr-defined]
+        self._statement = text(
+            f"SELECT (SELECT max(originator_version) FROM {events}"
+            "  WHERE originator_id = :world) AS world_version,"
+            " b.branch_id, b.head_version, w.last_position"
+            " FROM (SELECT 1) AS one"
+            f" LEFT JOIN {t.branches.name} AS b ON b.world_id = :world AND b.name = :branch"
+            f" LEFT JOIN {t.worlds.name} AS w ON w.id = :world"
+        )
+
+    def load(self, world_id: UUID, branch: str | None = None) -> Access:
+        """The world at its current version (404 when it does not exist) and, when `branch`
+        is given, that branch's row (None when the world has no such branch)."""
+        with self.engine.connect() as conn:
+            row: Any = conn.execute(self._statement, {"world": world_id, "branch": branch}).first()
+        if row is None or row.world_version is None:
+            raise NotFound(f"world {world_id} does not exist")
+        world = self._world(world_id, int(row.world_version))
+        found = None
+        if branch is not None and row.branch_id is not None:
+            position = None if row.last_position is None else int(row.last_position)
+            found = BranchRow(row.branch_id, int(row.head_version), position)
+        return Access(world, branch, found)
+
+    def _world(self, world_id: UUID, version: int) -> World:
+        with self._lock:
+            cached = self._worlds.get(world_id)
+            if cached is not None and cached.version == version:
+                self._worlds.move_to_end(world_id)
+                return cached
+        world = self.history.world(world_id)  # at least `version`: events are never removed
+        with self._lock:
+            kept = self._worlds.get(world_id)
+            if kept is None or kept.version <= world.version:
+                self._worlds[world_id] = world
+                self._worlds.move_to_end(world_id)
+            while len(self._worlds) > self.maxsize:
+                self._worlds.popitem(last=False)
+        return world
