@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from typing import Any
 from uuid import uuid4
 
@@ -32,7 +34,44 @@ def issue(config: Config, user_id: str, kind: str) -> str:
     return jwt.encode(claims, config.jwt_secret, algorithm=ALGORITHM)
 
 
+class VerifiedTokens:
+    """Claims of access tokens whose signature and claims were checked, by token, so that a
+    client's next requests skip the decoding (its expiry is still checked every time). Only
+    valid tokens are kept; a forged one is decoded, and refused, every time."""
+
+    def __init__(self, maxsize: int = 4096) -> None:
+        self.maxsize = maxsize
+        self._claims: OrderedDict[tuple[str, ...], dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, ...]) -> dict[str, Any] | None:
+        with self._lock:
+            return self._claims.get(key)
+
+    def put(self, key: tuple[str, ...], claims: dict[str, Any]) -> None:
+        with self._lock:
+            self._claims[key] = claims
+            while len(self._claims) > self.maxsize:
+                self._claims.popitem(last=False)
+
+
+VERIFIED = VerifiedTokens()
+
+
 def verify(config: Config, token: str, kind: str) -> dict[str, Any]:
+    key = (token, kind, config.jwt_secret, config.jwt_audience, config.jwt_issuer)
+    known = VERIFIED.get(key) if kind == "access" else None
+    if known is not None:
+        if known["exp"] <= time.time():
+            raise InvalidToken("the token has expired")
+        return known
+    claims = _decode(config, token, kind)
+    if kind == "access":
+        VERIFIED.put(key, claims)
+    return claims
+
+
+def _decode(config: Config, token: str, kind: str) -> dict[str, Any]:
     try:
         claims: dict[str, Any] = jwt.decode(
             token,

@@ -4,6 +4,10 @@ gunicorn's own log lines go through `pearl.logs` (JSON by default, role `api`); 
 is off: the app writes one line per request itself (api/request_log.py), with the route and
 request id gunicorn does not know. With `PROMETHEUS_MULTIPROC_DIR` set, a worker that exits is
 marked dead for the metrics.
+
+Workers are threaded (`gthread`, `API_THREADS` threads each, 4 by default): a thread waiting
+on PostgreSQL's commit leaves the process free for the next request, and clients keep their
+connections alive between requests (a sync worker closes every connection).
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ class PearlLogger(glogging.Logger):
 
 
 logger_class = PearlLogger
+worker_class = "gthread"
+threads = int(os.environ.get("API_THREADS", "4"))
 
 
 def child_exit(server: Any, worker: Any) -> None:
