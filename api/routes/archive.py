@@ -70,7 +70,7 @@ class WorldExport(MethodView):
 
 @blp.route("/worlds/import")
 class WorldImport(MethodView):
-    @blp.arguments(ImportArgs, location="query")
+    @blp.arguments(ImportArgs(), location="query")
     @blp.response(201, ImportedWorldSchema)
     @blp.doc(
         requestBody={

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 @blp.route("/auth/register")
 class Register(MethodView):
-    @blp.arguments(RegisterSchema)
+    @blp.arguments(RegisterSchema())
     @blp.response(201, UserSchema)
     def post(self, body: dict[str, Any]) -> Any:
         """Create an account (email, password of at least 10 characters, display name)."""
@@ -41,7 +41,7 @@ class Register(MethodView):
 
 @blp.route("/auth/token")
 class Token(MethodView):
-    @blp.arguments(TokenRequestSchema)
+    @blp.arguments(TokenRequestSchema())
     @blp.response(200, TokenSchema)
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
@@ -81,7 +81,7 @@ def _log_failure(username: str, ip: str, reason: str) -> None:
 
 @blp.route("/auth/refresh")
 class Refresh(MethodView):
-    @blp.arguments(RefreshSchema)
+    @blp.arguments(RefreshSchema())
     @blp.response(200, TokenSchema)
     def post(self, body: dict[str, Any]) -> Any:
         """Exchange a refresh token for a new pair of tokens."""

@@ -34,7 +34,7 @@ blp = Blueprint("branches", __name__, description="Branches: fork, compare, merg
 
 @blp.route("/worlds/<uuid:world_id>/branches")
 class Branches(MethodView):
-    @blp.arguments(ReadArgs, location="query")
+    @blp.arguments(ReadArgs(), location="query")
     @blp.response(200, BranchPageSchema)
     def get(self, args: dict[str, Any], world_id: UUID) -> Any:
         """The world's branches, oldest first."""
@@ -45,7 +45,7 @@ class Branches(MethodView):
         return {"items": items, "next_cursor": None}
 
     @idempotent
-    @blp.arguments(ForkSchema)
+    @blp.arguments(ForkSchema())
     @blp.response(201, ForkedSchema)
     def post(self, body: dict[str, Any], world_id: UUID) -> Any:
         """Fork a branch (`from`, default `main`) at `at_version` (default its head)."""
@@ -57,7 +57,7 @@ class Branches(MethodView):
 
 @blp.route("/worlds/<uuid:world_id>/branches/<branch>")
 class BranchByName(MethodView):
-    @blp.arguments(ReadArgs, location="query")
+    @blp.arguments(ReadArgs(), location="query")
     @blp.response(200, BranchSchema)
     def get(self, args: dict[str, Any], world_id: UUID, branch: str) -> Any:
         """A branch: its head version and where it was forked from."""
@@ -72,7 +72,7 @@ class BranchByName(MethodView):
 
 @blp.route("/worlds/<uuid:world_id>/compare")
 class Compare(MethodView):
-    @blp.arguments(CompareArgs, location="query")
+    @blp.arguments(CompareArgs(), location="query")
     @blp.response(200, ComparisonSchema)
     def get(self, args: dict[str, Any], world_id: UUID) -> Any:
         """What differs between two branches (`name` or `name@version`), field by field."""
@@ -83,7 +83,7 @@ class Compare(MethodView):
 @blp.route("/worlds/<uuid:world_id>/branches/<branch>/merge")
 class Merge(MethodView):
     @idempotent
-    @blp.arguments(MergeSchema)
+    @blp.arguments(MergeSchema())
     @blp.response(200, MergedSchema)
     def post(self, body: dict[str, Any], world_id: UUID, branch: str) -> Any:
         """Apply `source`'s changes since the common ancestor; 409 lists every conflict."""
@@ -94,7 +94,7 @@ class Merge(MethodView):
 @blp.route("/worlds/<uuid:world_id>/branches/<branch>/revert")
 class Revert(MethodView):
     @idempotent
-    @blp.arguments(RevertSchema)
+    @blp.arguments(RevertSchema())
     @blp.response(200, RevertedSchema)
     def post(self, body: dict[str, Any], world_id: UUID, branch: str) -> Any:
         """Append the compensating events that bring the branch back to `to_version`."""

@@ -69,7 +69,7 @@ def _register(segment: str, collection: str, schema: type[Schema]) -> None:
     label = segment.replace("-", " ")
 
     class Collection(MethodView):
-        @blp.arguments(ContentListArgs, location="query")
+        @blp.arguments(ContentListArgs(), location="query")
         @blp.response(200, list_schema)
         def get(self, args: dict[str, Any], world_id: UUID, branch: str) -> Any:
             read = open_branch(world_id, branch, args)
@@ -86,7 +86,9 @@ def _register(segment: str, collection: str, schema: type[Schema]) -> None:
             return written(outcome, 201, location)
 
     class Item(MethodView):
-        @blp.arguments(ElementReadArgs if collection == "elements" else ReadArgs, location="query")
+        @blp.arguments(
+            ElementReadArgs() if collection == "elements" else ReadArgs(), location="query"
+        )
         @blp.response(200, schema)
         def get(self, args: dict[str, Any], world_id: UUID, branch: str, entity_id: UUID) -> Any:
             read = open_branch(world_id, branch, args)
@@ -116,7 +118,7 @@ def _register(segment: str, collection: str, schema: type[Schema]) -> None:
             )
             return written(execute(command))
 
-        @blp.arguments(RemoveArgsSchema, location="query")
+        @blp.arguments(RemoveArgsSchema(), location="query")
         @blp.response(200, DeletedSchema)
         def delete(self, args: dict[str, Any], world_id: UUID, branch: str, entity_id: UUID) -> Any:
             authorize(world_id, "write")

@@ -38,7 +38,7 @@ SEGMENTS = ", ".join(f'"{segment}"' for segment in COLLECTIONS)
 
 @blp.route(f"{BRANCH}/history")
 class ChangeLog(MethodView):
-    @blp.arguments(ChangeLogArgs, location="query")
+    @blp.arguments(ChangeLogArgs(), location="query")
     @blp.response(200, ChangeLogPageSchema)
     def get(self, args: dict[str, Any], world_id: UUID, branch: str) -> Any:
         """The branch's change log, in version order.
@@ -69,7 +69,7 @@ class ChangeLog(MethodView):
 
 @blp.route(f"{BRANCH}/<any({SEGMENTS}):collection>/<uuid:entity_id>/history")
 class EntityHistory(MethodView):
-    @blp.arguments(PageArgs, location="query")
+    @blp.arguments(PageArgs(), location="query")
     @blp.response(200, EntityHistoryPageSchema)
     def get(
         self, args: dict[str, Any], world_id: UUID, branch: str, collection: str, entity_id: UUID

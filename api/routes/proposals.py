@@ -52,7 +52,7 @@ def _queue(redis_url: str, proposal_id: UUID, actor: Provenance) -> bool:
 @blp.route("/worlds/<uuid:world_id>/branches/<branch>/suggestions")
 class Suggestions(MethodView):
     @idempotent
-    @blp.arguments(SuggestionRequestSchema)
+    @blp.arguments(SuggestionRequestSchema())
     @blp.response(202, ProposalSchema)
     def post(self, body: dict[str, Any], world_id: UUID, branch: str) -> Any:
         """Ask for a suggestion; answers 202 with the pending proposal and its URL."""
@@ -85,7 +85,7 @@ class Suggestions(MethodView):
 
 @blp.route("/worlds/<uuid:world_id>/proposals")
 class Proposals(MethodView):
-    @blp.arguments(ProposalListArgs, location="query")
+    @blp.arguments(ProposalListArgs(), location="query")
     @blp.response(200, ProposalPageSchema)
     def get(self, args: dict[str, Any], world_id: UUID) -> Any:
         """The world's proposals, oldest first; filter by `status` and `branch`."""
@@ -105,7 +105,7 @@ class Proposals(MethodView):
 
 @blp.route("/worlds/<uuid:world_id>/proposals/<uuid:proposal_id>")
 class ProposalById(MethodView):
-    @blp.arguments(ReadArgs, location="query")
+    @blp.arguments(ReadArgs(), location="query")
     @blp.response(200, ProposalSchema)
     def get(self, args: dict[str, Any], world_id: UUID, proposal_id: UUID) -> Any:
         """One proposal: its status, its edits and what was dropped and why."""
@@ -121,7 +121,7 @@ class ProposalById(MethodView):
 @blp.route("/worlds/<uuid:world_id>/proposals/<uuid:proposal_id>/accept")
 class Accept(MethodView):
     @idempotent
-    @blp.arguments(AcceptSchema)
+    @blp.arguments(AcceptSchema())
     @blp.response(200, ProposalSchema)
     def post(self, body: dict[str, Any], world_id: UUID, proposal_id: UUID) -> Any:
         """Append all edits (`{}`) or the chosen `indexes` as ordinary events; 409 if stale."""
@@ -132,7 +132,7 @@ class Accept(MethodView):
 @blp.route("/worlds/<uuid:world_id>/proposals/<uuid:proposal_id>/reject")
 class Reject(MethodView):
     @idempotent
-    @blp.arguments(RejectSchema)
+    @blp.arguments(RejectSchema())
     @blp.response(200, ProposalSchema)
     def post(self, body: dict[str, Any], world_id: UUID, proposal_id: UUID) -> Any:
         """Reject a pending or ready proposal, with a reason."""

@@ -22,7 +22,7 @@ SEARCH_PAGE = SearchPageSchema()
 
 @blp.route("/worlds/<uuid:world_id>/branches/<branch>/timelines/<uuid:timeline_id>/events")
 class TimelineEvents(MethodView):
-    @blp.arguments(ContentListArgs, location="query")
+    @blp.arguments(ContentListArgs(), location="query")
     @blp.response(200, PAGE_SCHEMAS["timeline_events"])
     def get(self, args: dict[str, Any], world_id: UUID, branch: str, timeline_id: UUID) -> Any:
         """Events of one timeline in in-world order; `from`/`to` select overlapping spans."""
@@ -33,7 +33,7 @@ class TimelineEvents(MethodView):
 
 @blp.route("/worlds/<uuid:world_id>/branches/<branch>/search")
 class Search(MethodView):
-    @blp.arguments(SearchArgs, location="query")
+    @blp.arguments(SearchArgs(), location="query")
     @blp.response(200, SearchPageSchema)
     def get(self, args: dict[str, Any], world_id: UUID, branch: str) -> Any:
         """Search names, titles, summaries and descriptions of all four collections, ranked."""

@@ -34,7 +34,7 @@ blp = Blueprint("worlds", __name__, description="Worlds and their members")
 
 @blp.route("/worlds")
 class Worlds(MethodView):
-    @blp.arguments(WorldListArgs, location="query")
+    @blp.arguments(WorldListArgs(), location="query")
     @blp.response(200, WorldPageSchema)
     def get(self, args: dict[str, Any]) -> Any:
         """Worlds you have a role in, oldest first, each with your `role`."""
@@ -47,7 +47,7 @@ class Worlds(MethodView):
         return {"items": items, "next_cursor": next_cursor}
 
     @idempotent
-    @blp.arguments(WorldCreateSchema)
+    @blp.arguments(WorldCreateSchema())
     @blp.response(201, WorldSchema)
     def post(self, body: dict[str, Any]) -> Any:
         """Create a world; you become its owner and it gets a `main` branch."""
@@ -63,7 +63,7 @@ class WorldById(MethodView):
         """A world's settings (any role)."""
         return preconditions.read(world_resource(authorize(world_id, "read")))
 
-    @blp.arguments(WorldPatchSchema)
+    @blp.arguments(WorldPatchSchema())
     @blp.response(200, WorldSchema)
     def patch(self, body: dict[str, Any], world_id: UUID) -> Any:
         """Rename, describe or set the calendar of a world (owners only)."""
@@ -84,7 +84,7 @@ class Members(MethodView):
 
 @blp.route("/worlds/<uuid:world_id>/members/<uuid:user_id>")
 class Member(MethodView):
-    @blp.arguments(MemberRoleSchema)
+    @blp.arguments(MemberRoleSchema())
     @blp.response(200, MemberSchema)
     def put(self, body: dict[str, Any], world_id: UUID, user_id: UUID) -> Any:
         """Give a user a role in the world, or change it (owners only)."""
