@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from marshmallow import Schema
-
 from api.reading import BranchRead, cached, cached_page
 from api.services import services
 from queries import content
@@ -34,7 +32,7 @@ def filters_from(read: BranchRead, args: dict[str, Any]) -> content.Filters:
     )
 
 
-def list_content(read: BranchRead, collection: str, args: dict[str, Any], schema: Schema) -> Any:
+def list_content(read: BranchRead, collection: str, args: dict[str, Any]) -> Any:
     """A page of `collection` (a bad cursor is mapped to 422 by api.problems)."""
     filters = filters_from(read, args)
 
@@ -51,7 +49,7 @@ def list_content(read: BranchRead, collection: str, args: dict[str, Any], schema
             )
         return {"items": items, "next_cursor": next_cursor}
 
-    return cached_page(read, schema, compute)
+    return cached_page(read, compute)
 
 
 def paged(world_id: UUID, compute: Any) -> dict[str, Any]:

@@ -14,7 +14,6 @@ from typing import Any
 from uuid import UUID
 
 from flask import Response, current_app, g, request
-from marshmallow import Schema
 
 from api.problems import ApiProblem
 from api.security import authorize
@@ -95,19 +94,22 @@ def _request_key() -> str:
     return f"{request.path}?{json.dumps(args)}"
 
 
-def cached_page(
-    read: BranchRead, schema: Schema, compute: Callable[[], dict[str, Any]]
-) -> Response:
-    """The page `compute()` answers, dumped by `schema`, with a strong ETag of its content
-    (304 on a matching If-None-Match), through the query cache keyed by the world's projected
-    position: exactly the bytes and headers of a miss, without recomputing them."""
+def cached_page(read: BranchRead, compute: Callable[[], dict[str, Any]]) -> Response:
+    """The page `compute()` answers, with a strong ETag of its content (304 on a matching
+    If-None-Match), through the query cache keyed by the world's projected position: exactly
+    the bytes and headers of a miss, without recomputing them.
+
+    The page is served as `compute()` builds it, not dumped through its marshmallow schema:
+    `queries.content` builds resources as the API shows them (dumping a page of 50 costs
+    more than rendering its JSON; tests/integration/test_read_cache_pages.py proves the
+    schema's dump of every kind of page leaves it unchanged)."""
     if read.position is None:
-        stored = _rendered(schema, compute())
+        stored = _rendered(compute())
     else:
         svc = services()
         # "page": these entries hold response bytes, never the JSON values `cached` keeps
         key = svc.cache.key(str(read.world.id), read.position, "page " + _request_key())
-        stored = svc.cache.fetch_bytes(key, lambda: _rendered(schema, compute()))
+        stored = svc.cache.fetch_bytes(key, lambda: _rendered(compute()))
     raw_etag, _, body = stored.partition(b"\n")
     etag = raw_etag.decode()
     if _not_modified(etag):
@@ -118,10 +120,10 @@ def cached_page(
     return response
 
 
-def _rendered(schema: Schema, body: dict[str, Any]) -> bytes:
+def _rendered(body: dict[str, Any]) -> bytes:
     """What the cache keeps of a page: its ETag, a newline, and the JSON response body (as
-    flask-smorest would dump and Flask would serialise it)."""
-    rendered: Response = current_app.json.response(schema.dump(body))  # type: ignore[assignment]
+    Flask would serialise it)."""
+    rendered: Response = current_app.json.response(body)  # type: ignore[assignment]
     data: bytes = rendered.get_data()
     return page_etag(body).encode() + b"\n" + data
 

@@ -39,7 +39,6 @@ COLLECTIONS: dict[str, tuple[str, type[Schema]]] = {
     "timeline-events": ("timeline_events", TimelineEventSchema),
 }
 PAGE_SCHEMAS: dict[str, type[Schema]] = {}
-PAGE_DUMPERS: dict[str, Schema] = {}  # an instance of each page schema, to dump pages with
 
 
 def plain(value: Any) -> Any:
@@ -64,7 +63,6 @@ def _register(segment: str, collection: str, schema: type[Schema]) -> None:
         },
     )
     PAGE_SCHEMAS[collection] = list_schema
-    PAGE_DUMPERS[collection] = list_schema()
     patch_schema = type(f"{schema.__name__.removesuffix('Schema')}PatchSchema", (schema,), {})
     label = segment.replace("-", " ")
 
@@ -73,7 +71,7 @@ def _register(segment: str, collection: str, schema: type[Schema]) -> None:
         @blp.response(200, list_schema)
         def get(self, args: dict[str, Any], world_id: UUID, branch: str) -> Any:
             read = open_branch(world_id, branch, args)
-            return list_content(read, collection, args, PAGE_DUMPERS[collection])
+            return list_content(read, collection, args)
 
         @idempotent
         @blp.arguments(schema)

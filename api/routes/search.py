@@ -10,14 +10,13 @@ from flask_smorest import Blueprint
 
 from api.listing import list_content
 from api.reading import cached_page, open_branch
-from api.routes.content import PAGE_DUMPERS, PAGE_SCHEMAS
+from api.routes.content import PAGE_SCHEMAS
 from api.schemas.content import SearchPageSchema
 from api.schemas.queries import ContentListArgs, SearchArgs
 from api.services import services
 from queries import content
 
 blp = Blueprint("search", __name__, description="Timelines in in-world order, and search")
-SEARCH_PAGE = SearchPageSchema()
 
 
 @blp.route("/worlds/<uuid:world_id>/branches/<branch>/timelines/<uuid:timeline_id>/events")
@@ -28,7 +27,7 @@ class TimelineEvents(MethodView):
         """Events of one timeline in in-world order; `from`/`to` select overlapping spans."""
         read = open_branch(world_id, branch, args)
         events_args = {**args, "timeline_id": timeline_id}
-        return list_content(read, "timeline_events", events_args, PAGE_DUMPERS["timeline_events"])
+        return list_content(read, "timeline_events", events_args)
 
 
 @blp.route("/worlds/<uuid:world_id>/branches/<branch>/search")
@@ -51,4 +50,4 @@ class Search(MethodView):
                 )
             return {"items": items, "next_cursor": next_cursor}
 
-        return cached_page(read, SEARCH_PAGE, compute)
+        return cached_page(read, compute)
