@@ -1,7 +1,9 @@
 """Import: recreate a world from its archive, all of it or nothing.
 
 `import_archive` reads the archive a line at a time as it arrives, verifies each line
-(`ArchiveVerifier`) and stages it in a temporary table of the import's own transaction.
+(`ArchiveVerifier`) and stages it in a temporary table of the import's own transaction,
+through one COPY that the server works on while the next lines are verified
+(`StagingCopy`).
 Only once the last line has verified does it take the event store's write lock (the lock
 the recorder takes for every append, which keeps global positions in commit order), copy
 the staged events into `pearl_events` with one INSERT ... SELECT, NOTIFY the projector and
@@ -22,7 +24,6 @@ for byte when the importer was an owner in it, and otherwise that archive plus t
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -32,8 +33,10 @@ from eventsourcing.persistence import Mapper, StoredEvent
 from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.exc import IntegrityError
 
+from commands.archive_codec import stored_events
 from commands.archive_copy import ArchiveCopy
 from commands.archive_format import ArchiveError, Header, parse_header
+from commands.archive_staging import StagingCopy
 from commands.archive_tables import EVENTS_TABLE, NOTIFY_CHANNEL, events, staged
 from commands.archive_verify import ArchiveVerifier
 from commands.errors import Conflict
@@ -42,8 +45,6 @@ from commands.world import World
 
 if TYPE_CHECKING:
     from commands.application import WorldHistory
-
-BATCH_SIZE = 100  # events staged per COPY: bounds the memory a batch takes
 
 
 @dataclass(frozen=True)
@@ -77,27 +78,29 @@ def import_archive(
     verifier = ArchiveVerifier(header, history.mapper.transcoder)
     copy = ArchiveCopy(header, new_world_id or uuid4()) if as_copy else None
     mapper = history.mapper
+    to_stored = stored_events(mapper)
     with engine.begin() as conn:
         if copy is None:
             _refuse_existing(conn, header)
         staged.create(conn)
-        batch: list[StoredEvent] = []
+        staging = StagingCopy(conn.connection)
         world: Any = None
-        last = 1
-        for number, raw in numbered:
-            last = number
-            verified = verifier.check(number, raw)
-            event = verified.event if copy is None else copy.rewrite(verified)
-            stored = mapper.to_stored_event(event)
-            if verified.stream.kind == "world":
-                world = event.mutate(world)
-            batch.append(stored)
-            if len(batch) >= BATCH_SIZE:
-                _stage(conn, batch)
-                batch = []
-        verifier.finish(last + 1)
-        batch += _ownership(world, importer, mapper)
-        _stage(conn, batch)
+        try:
+            last = 1
+            for number, raw in numbered:
+                last = number
+                verified = verifier.check(number, raw)
+                event = verified.event if copy is None else copy.rewrite(verified)
+                _stage(staging, to_stored(event))  # before `mutate` can touch the event
+                if verified.stream.kind == "world":
+                    world = event.mutate(world)
+            verifier.finish(last + 1)
+            for stored in _ownership(world, importer, mapper):
+                _stage(staging, stored)
+        except BaseException:
+            staging.abort()
+            raise
+        staging.finish()
         count, position = _publish(conn, header)
         imported = ImportedWorld(world, count, position, header.world_id if copy else None)
         if before_commit is not None:
@@ -129,30 +132,8 @@ def _ownership(world: World, importer: Provenance, mapper: Mapper[UUID]) -> list
     return [mapper.to_stored_event(event) for event in world.collect_events()]
 
 
-def _stage(conn: Connection, batch: list[StoredEvent]) -> None:
-    """Append a batch to the staging table with COPY (psycopg2): cheap in time and memory."""
-    if not batch:
-        return
-    rows = io.StringIO()
-    for event in batch:
-        rows.write(
-            f"{event.originator_id}\t{event.originator_version}\t{_copy_text(event.topic)}"
-            f"\t\\\\x{event.state.hex()}\n"
-        )
-    rows.seek(0)
-    columns = "originator_id, originator_version, topic, state"
-    cursor = conn.connection.cursor()
-    try:
-        cursor.copy_expert(f"COPY {staged.name} ({columns}) FROM STDIN", rows)
-    finally:
-        cursor.close()
-
-
-def _copy_text(value: str) -> str:
-    """A text value in COPY's text format."""
-    return (
-        value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
-    )
+def _stage(staging: StagingCopy, event: StoredEvent) -> None:
+    staging.add(event.originator_id, event.originator_version, event.topic, event.state)
 
 
 def _publish(conn: Connection, header: Header) -> tuple[int, int]:

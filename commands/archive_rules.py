@@ -25,10 +25,11 @@ the entities one branch holds, not with its history or the size of what they say
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from commands import branch_events as ev
-from commands.archive_format import canonical_uuid
+from commands.archive_format import CANONICAL_UUID, canonical_uuid
 from commands.dates import check_calendar
 from commands.errors import InvalidCommand
 from commands.validation import check_metadata, check_name, check_tags, check_text
@@ -116,6 +117,7 @@ ADDED_FIELDS: dict[str, dict[str, Rule]] = {
         "metadata": _metadata,
     },
 }
+ADDED_NAMES = {collection: frozenset(rules) for collection, rules in ADDED_FIELDS.items()}
 # What an `...Updated` event may change: moves, reschedules and links have events of their own.
 UPDATED_FIELDS: dict[str, frozenset[str]] = {
     "locations": frozenset({"name", "kind", "description", "metadata"}),
@@ -134,15 +136,30 @@ def _check_fields(
     collection: str,
     exact: bool,
 ) -> None:
-    unknown = values.keys() - allowed
-    if unknown:
-        raise InvalidCommand.field(where, f"unknown fields: {', '.join(sorted(unknown))}")
-    missing = allowed - values.keys()
-    if exact and missing:
-        raise InvalidCommand.field(where, f"lacks fields: {', '.join(sorted(missing))}")
+    if values.keys() != allowed:
+        unknown = values.keys() - allowed
+        if unknown:
+            raise InvalidCommand.field(where, f"unknown fields: {', '.join(sorted(unknown))}")
+        missing = allowed - values.keys()
+        if exact and missing:
+            raise InvalidCommand.field(where, f"lacks fields: {', '.join(sorted(missing))}")
     rules = ADDED_FIELDS[collection]
     for name, value in values.items():
-        rules[name](value, f"{where}.{name}")
+        rules[name](value, _path(where, name))
+
+
+@lru_cache(maxsize=256)
+def _path(where: str, name: str) -> str:
+    """`where.name`: the field a refusal names (a few dozen of them: each made once)."""
+    return f"{where}.{name}"
+
+
+def _entity_key(collection: str, entity_id: Any) -> int:
+    """The collection and the entity's UUID as one integer; the id must be a canonical UUID
+    (so its text is the UUID's own, and its hex digits are the UUID's integer)."""
+    if not isinstance(entity_id, str) or not CANONICAL_UUID.fullmatch(entity_id):
+        raise InvalidCommand.field("entity_id", "must be a UUID")
+    return COLLECTION_INDEX[collection] << 128 | int(entity_id.replace("-", ""), 16)
 
 
 class BranchContent:
@@ -157,23 +174,20 @@ class BranchContent:
     def check(self, event: Any) -> None:
         if not isinstance(event, ev.ContentEvent):
             return  # starts, merges and reverts change no entity
-        collection = event.collection
-        entity = canonical_uuid(event.entity_id)
-        if entity is None:
-            raise InvalidCommand.field("entity_id", "must be a UUID")
-        key = COLLECTION_INDEX[collection] << 128 | entity.int
-        singular = collection.removesuffix("s").replace("_", " ")
+        collection, entity = event.collection, event.entity_id
+        key = _entity_key(collection, entity)
         if isinstance(event, ev.EntityAdded):
             if key in self._live:
                 raise InvalidCommand.field(
-                    "entity_id", f"{singular} {entity} is added while it already exists"
+                    "entity_id",
+                    f"{_singular(collection)} {entity} is added while it already exists",
                 )
-            _check_fields(event.fields, set(ADDED_FIELDS[collection]), "fields", collection, True)
+            _check_fields(event.fields, ADDED_NAMES[collection], "fields", collection, True)
             self._live.add(key)
             return
         if key not in self._live:
             raise InvalidCommand.field(
-                "entity_id", f"{singular} {entity} does not exist on this branch here"
+                "entity_id", f"{_singular(collection)} {entity} does not exist on this branch here"
             )
         if isinstance(event, ev.EntityRemoved):
             self._live.remove(key)
@@ -186,6 +200,10 @@ class BranchContent:
             _optional_date(event.end, "end")
         elif isinstance(event, (ev.ElementsLinked, ev.ElementsUnlinked)):
             _uuid_list(event.element_ids, "element_ids")
+
+
+def _singular(collection: str) -> str:
+    return collection.removesuffix("s").replace("_", " ")
 
 
 class WorldReplay:

@@ -37,7 +37,7 @@ from commands.world import World, branch_id
 Point = tuple[UUID, int]  # (stream id, stream version)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: one is made per line, and frozen fields cost 5x to set
 class VerifiedEvent:
     line: int
     stream: StreamEntry
