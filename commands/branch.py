@@ -6,6 +6,8 @@ for more than reading and changing the entities it names.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -19,6 +21,7 @@ from commands.merge_patch import apply_merge_patch
 from commands.validation import check_metadata, check_name, check_tags, check_text
 
 Entity = dict[str, Any]
+Journal = list[tuple[dict[str, Entity], str, Entity | None]]  # (collection, id, entity before)
 
 
 class Branch(ChainedAggregate):
@@ -31,6 +34,30 @@ class Branch(ChainedAggregate):
         forked_from: dict[str, Any] | None
         entities: dict[str, dict[str, Entity]]
         merges: dict[str, list[int]]  # source -> [its version merged, our version then]
+
+    journal = None  # while `undone_on_error` runs: the entities as they were (a Journal)
+    keeps = True  # held in memory between commands: entities' keys are interned
+
+    @contextmanager
+    def undone_on_error(self) -> Iterator[None]:
+        """If the block raises, undo what it changed (the events it triggered, which changed
+        the branch in place): the branch is as it was before, and can stay cached."""
+        state = dict(vars(self))
+        journal: Journal = []
+        self.journal = journal
+        try:
+            yield
+        except BaseException:
+            for entities, entity_id, before in reversed(journal):
+                if before is None:
+                    entities.pop(entity_id, None)
+                else:
+                    entities[entity_id] = before
+            vars(self).clear()
+            vars(self).update(state, _pending_events=[])
+            raise
+        finally:
+            vars(self).pop("journal", None)
 
     @classmethod
     def start(cls, branch_id: UUID, *, world_id: UUID, name: str) -> Branch:
@@ -72,6 +99,10 @@ class Branch(ChainedAggregate):
 
     def record_revert(self, to_version: int) -> None:
         self.trigger_event(ev.BranchReverted, to_version=to_version)
+
+    def entity_count(self) -> int:
+        """How many entities the branch holds (what its memory grows with)."""
+        return sum(len(entities) for entities in self.entities.values())
 
     @property
     def head_version(self) -> int:

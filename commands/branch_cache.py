@@ -4,12 +4,17 @@ does not replay whole streams.
 An aggregate is lent to one command at a time and comes back only when it agrees with the
 store: saved, or untouched. One that a command changed without saving (a refusal half-way,
 a dry run, a failed save) is dropped, so the cache never needs a copy to stay safe.
+
+The cache holds at most `maxsize` aggregates and at most `budget` units of `weight` in all
+(for branches: entities, which is what their memory grows with), dropping the least
+recently used first; an aggregate heavier than the whole budget is not kept at all.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar
 from uuid import UUID
 
@@ -25,12 +30,32 @@ class Cacheable(Protocol):
 A = TypeVar("A", bound=Cacheable)
 
 
+def one(_: Any) -> int:
+    """The default weight: every aggregate counts the same."""
+    return 1
+
+
 class AggregateCache(Generic[A]):
-    def __init__(self, maxsize: int = 64) -> None:
+    def __init__(
+        self,
+        maxsize: int = 64,
+        *,
+        budget: int | None = None,
+        weight: Callable[[A], int] = one,
+    ) -> None:
         self.maxsize = maxsize
-        self._items: OrderedDict[UUID, A] = OrderedDict()
+        self.budget = budget
+        self.weight = weight
+        self.total = 0  # the weight of what is cached now
+        self._items: OrderedDict[UUID, tuple[A, int]] = OrderedDict()
         self._lock = threading.Lock()
         self._scope = threading.local()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, stream_id: UUID) -> bool:
+        return stream_id in self._items
 
     def take(self, stream_id: UUID) -> A | None:
         """Lend the cached aggregate (None outside a command, or when not cached)."""
@@ -38,13 +63,27 @@ class AggregateCache(Generic[A]):
         if lent is None:
             return None
         with self._lock:
-            return self._items.pop(stream_id, None)
+            found = self._items.pop(stream_id, None)
+            if found is None:
+                return None
+            self.total -= found[1]
+            return found[0]
 
     def lent(self, aggregate: A) -> None:
         """Note that the running command holds `aggregate` (fresh or taken from the cache)."""
         lent: list[A] | None = getattr(self._scope, "lent", None)
         if lent is not None:
             lent.append(aggregate)
+
+    def give_back(self, aggregate: A) -> None:
+        """Return an aggregate the command took but leaves as it found it (no longer lent)."""
+        lent: list[A] = getattr(self._scope, "lent", None) or []
+        for index, held in enumerate(lent):
+            if held is aggregate:
+                del lent[index]
+                break
+        with self._lock:
+            self._keep(aggregate)
 
     def begin(self) -> None:
         self._scope.lent = []
@@ -59,7 +98,31 @@ class AggregateCache(Generic[A]):
             for aggregate in lent:
                 if aggregate.pending_events:
                     continue  # changed but not saved: the store does not agree with it
-                self._items[aggregate.id] = aggregate
-                self._items.move_to_end(aggregate.id)
-            while len(self._items) > self.maxsize:
-                self._items.popitem(last=False)
+                self._keep(aggregate)
+
+    def make_room(self, weight: int) -> None:
+        """Evict the least recently used until `weight` more would fit the budget (called as
+        a branch loads, so a process never holds the whole budget and a big load on top)."""
+        if self.budget is None:
+            return
+        with self._lock:
+            while self._items and self.total + weight > self.budget:
+                _, (_, dropped) = self._items.popitem(last=False)
+                self.total -= dropped
+
+    def _keep(self, aggregate: A) -> None:
+        """Cache `aggregate` as the most recently used, then evict down to the limits (under
+        the lock)."""
+        weight = self.weight(aggregate)
+        old = self._items.pop(aggregate.id, None)
+        if old is not None:
+            self.total -= old[1]
+        if self.budget is not None and weight > self.budget:
+            return  # bigger than the whole budget: never kept
+        self._items[aggregate.id] = (aggregate, weight)
+        self.total += weight
+        while len(self._items) > self.maxsize or (
+            self.budget is not None and self.total > self.budget
+        ):
+            _, (_, dropped) = self._items.popitem(last=False)
+            self.total -= dropped

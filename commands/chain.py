@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -67,12 +68,26 @@ def digest_of_parts(
     The body is assembled as the canonical encoder writes the whole object: keys sorted
     (data, meta, stream, timestamp, type, version), no whitespace.
     """
+    # A UUID's and a datetime's text are plain ASCII (JSON writes them between quotes as
+    # they are), and so is an int's; anything else goes through the encoder.
+    stream = f'"{stream_id}"' if type(stream_id) is UUID else canonical_json(stream_id)
+    at = (
+        f'"{timestamp.isoformat()}"'
+        if isinstance(timestamp, datetime)
+        else canonical_json(timestamp)
+    )
+    number = str(version) if type(version) is int else canonical_json(version)
     body = (
-        f'{{"data":{data_json},"meta":{meta_json},"stream":{canonical_json(stream_id)}'
-        f',"timestamp":{canonical_json(timestamp)},"type":{canonical_json(event_type)}'
-        f',"version":{canonical_json(version)}}}'
+        f'{{"data":{data_json},"meta":{meta_json},"stream":{stream}'
+        f',"timestamp":{at},"type":{_type_json(event_type)},"version":{number}}}'
     )
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+
+
+@lru_cache(maxsize=256)
+def _type_json(event_type: str) -> str:
+    """An event type's name as canonical JSON (a handful of class names: computed once)."""
+    return canonical_json(event_type)
 
 
 CHAIN_FIELDS = frozenset(

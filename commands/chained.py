@@ -44,8 +44,23 @@ class ChainedAggregate(Aggregate):
         return cls._create(event_class, id=id, prev_hash=prev_hash, **stamp, **data)
 
     def trigger_event(self, event_class: type[Any], **data: Any) -> None:
-        stamp = _stamp(event_class, self.id, self.version + 1, self.last_hash, data)
-        super().trigger_event(event_class, prev_hash=self.last_hash, **stamp, **data)
+        """`Aggregate.trigger_event` with the chain's stamp, built in one go (without its
+        copies of the arguments and its checks for explicit topics, which we never use)."""
+        version = self.version + 1
+        prev_hash = self.last_hash
+        stamp = _stamp(event_class, self.id, version, prev_hash, data)
+        try:
+            event = event_class(
+                originator_id=self.id,
+                originator_version=version,
+                prev_hash=prev_hash,
+                **stamp,
+                **data,
+            )
+        except TypeError as error:
+            raise TypeError(f"Can't construct event {event_class}: {error}") from None
+        event.mutate(self)
+        self._pending_events.append(event)
 
 
 def _stamp(

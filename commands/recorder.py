@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -44,12 +43,11 @@ from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from commands.appending import APPEND_LOCK, PreparedAppend, append_statement
 from commands.notifier import Notifier
 
 log = logging.getLogger(__name__)
 
-# Two-int advisory key: a namespace apart from the one-bigint keys the projector uses.
-APPEND_LOCK = (zlib.crc32(b"pearl:append") & 0x7FFFFFFF, 1)
 READER_LOCK_TIMEOUT_MS = 2000  # a reader gives up (and retries later) rather than stall writers
 
 
@@ -74,6 +72,7 @@ class PearlRecorder(SQLAlchemyApplicationRecorder):
         self.notifier = Notifier(self._notify)
         self.reader_lock_timeout_ms = READER_LOCK_TIMEOUT_MS
         self._held = threading.local()  # .raw: the connection `holding_connection` holds
+        self._prepared_append = PreparedAppend(table)
 
     # -- connections ----------------------------------------------------------------------
 
@@ -130,53 +129,42 @@ class PearlRecorder(SQLAlchemyApplicationRecorder):
         stored_events: Sequence[StoredEvent],
         *,
         session: Session | None = None,
+        unchanged: tuple[UUID, int] | None = None,
         **kwargs: Any,
     ) -> Sequence[int]:
         """Append `stored_events` in one statement; their notification ids, in order.
 
         Raises eventsourcing's IntegrityError when a version is taken already (or, in a
         caller's `session`, SQLAlchemy's IntegrityError, and the session must roll back).
+        With `unchanged` (a stream and its version; not in a caller's session) nothing is
+        recorded, and `StreamMoved` raised, if that stream has events after that version.
         """
         if kwargs.get("tracking") is not None:
             raise es.NotSupportedError("this recorder records no tracking positions")
         if not stored_events:
             return []
         if session is not None:  # the caller commits: NOTIFY in its transaction
-            sql, params = self._append_statement(stored_events, notify=True)
+            if unchanged is not None:
+                raise es.NotSupportedError("`unchanged` is not supported in a caller's session")
+            sql, params = append_statement(
+                self.table, stored_events, notify_channel=self.channel_name
+            )
             rows = session.connection().exec_driver_sql(sql, tuple(params)).all()
         else:
-            sql, params = self._append_statement(stored_events, notify=False)
             with self._cursor() as cursor:
-                cursor.execute(sql, params)
-                rows = cursor.fetchall()
+                if len(stored_events) == 1:
+                    rows = self._prepared_append.run(cursor, stored_events[0], unchanged)
+                else:
+                    sql, params = append_statement(self.table, stored_events, unchanged=unchanged)
+                    cursor.execute(sql, params)
+                    rows = cursor.fetchall()
+            if not rows:
+                raise StreamMoved(f"stream {unchanged and unchanged[0]} has newer events")
             self.notifier.poke()
-        ids = {(str(oid), int(version)): int(nid) for nid, oid, version in rows}
+        if len(rows) == 1 == len(stored_events):
+            return [int(rows[0][0])]
+        ids = {(oid, int(version)): int(nid) for nid, oid, version in rows}
         return [ids[(str(e.originator_id), e.originator_version)] for e in stored_events]
-
-    def _append_statement(
-        self, stored_events: Sequence[StoredEvent], *, notify: bool
-    ) -> tuple[str, list[Any]]:
-        params: list[Any] = [*APPEND_LOCK]
-        if notify:
-            params.append(self.channel_name)
-        values = []
-        for order, event in enumerate(stored_events):
-            values.append("(%s::uuid, %s::bigint, %s::text, %s::bytea, " + str(order) + ")")
-            params += [str(event.originator_id), event.originator_version, event.topic]
-            params.append(psycopg2.Binary(event.state))
-        # The ids are drawn after the lock (the CTE is a fence) and in the events' order.
-        sql = (
-            "WITH held AS MATERIALIZED ("
-            " SELECT pg_advisory_xact_lock_shared(%s, %s)"
-            + (", pg_notify(%s, ''))" if notify else ")")
-            + f" INSERT INTO {self.table} (originator_id, originator_version, topic, state)"
-            " SELECT v.originator_id, v.originator_version, v.topic, v.state"
-            f" FROM held, (VALUES {', '.join(values)})"
-            " AS v (originator_id, originator_version, topic, state, position)"
-            " ORDER BY v.position"
-            " RETURNING id, originator_id, originator_version"
-        )
-        return sql, params
 
     def _notify(self) -> None:
         with self._cursor() as cursor:
@@ -318,6 +306,11 @@ class PearlRecorder(SQLAlchemyApplicationRecorder):
             cursor.execute(f"SELECT max(id) FROM {self.table}")
             (value,) = cursor.fetchone()
         return None if value is None else int(value)
+
+
+class StreamMoved(es.IntegrityError):
+    """An append that named a stream as unchanged found newer events in it: nothing was
+    recorded (decide again on the stream's latest state)."""
 
 
 class PearlFactory(SQLAlchemyFactory):

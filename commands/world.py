@@ -8,10 +8,12 @@ from uuid import UUID, uuid5
 
 from commands.chained import ChainedAggregate
 from commands.dates import DEFAULT_CALENDAR, Calendar, check_calendar
-from commands.errors import Conflict, InvalidCommand, NotFound
+from commands.errors import Conflict, InvalidCommand, NotFound, StaleVersion
+from commands.messages import RemoveMember, SetMemberRole, UpdateWorld
 from commands.validation import check_name, check_text
 
 ROLES = ("owner", "editor", "viewer", "auditor")
+Resource = dict[str, Any]
 DEFAULT_BRANCH = "main"
 
 
@@ -178,3 +180,30 @@ class World(ChainedAggregate):
             self.BranchCreated, name=name, branch_id=str(new_id), forked_from=forked_from
         )
         return new_id
+
+
+def change_world(world: World, command: UpdateWorld | SetMemberRole | RemoveMember) -> Resource:
+    """Decide a command on the world's settings or members: the resource it answers with."""
+    if isinstance(command, UpdateWorld):
+        expected = command.expected_version
+        if expected is not None and expected != world.version:
+            raise StaleVersion(expected, world.version)
+        world.update(command.changes)
+        return world_resource(world)
+    if isinstance(command, SetMemberRole):
+        world.set_member_role(command.user_id, command.role)
+        return {"user_id": command.user_id, "role": command.role}
+    world.remove_member(command.user_id)
+    return {"user_id": command.user_id}
+
+
+def world_resource(world: World) -> Resource:
+    return {
+        "id": str(world.id),
+        "name": world.name,
+        "description": world.description,
+        "calendar": world.calendar,
+        "default_branch": DEFAULT_BRANCH,
+        "created_at": world.created_on.isoformat(),
+        "version": world.version,
+    }

@@ -12,15 +12,19 @@ from uuid import UUID, uuid4
 
 import pytest
 from eventsourcing.application import Application
+from eventsourcing.compressor import ZlibCompressor
+from eventsourcing.persistence import Mapper
 
 from commands.application import WorldHistory
+from commands.branch import Branch
 from commands.chain import GENESIS_HASH, canonical_json, event_digest
+from commands.direct_save import stored_event_maker
 from commands.errors import InvalidCommand
 from commands.json_encoding import compact_encoder
 from commands.messages import AddEntity, CreateWorld
 from commands.provenance import Provenance, recorded_by
 from commands.validation import check_metadata, check_storable, nul_path, reserved_path
-from commands.world import branch_id
+from commands.world import World, branch_id
 
 # Computed with the digest as first written: sha256(prev + json.dumps(whole body, sorted)).
 GOLDEN = "aed5854690e34ca6ea929163c3f39910295cf5cbf25017ab6b562e28fa28a429"
@@ -223,6 +227,29 @@ class TestSaving:
             assert branch.pending_events == []
             got.append([(r.notification.id, r.domain_event.originator_version) for r in recordings])
         assert got[0] == got[1] == [(4, 2), (5, 3)]
+
+    def test_stored_events_are_byte_for_byte_what_the_mapper_stores(self) -> None:
+        app = WorldHistory()
+        with recorded_by(Provenance('ädä "q"', origin="ai-proposal")):
+            world = World.create(uuid4(), name="Wörld ☃ \U0001f600", owner_id="a")
+            world.register_branch("main")
+            branch = Branch.start(branch_id(world.id, "main"), world_id=world.id, name="main")
+            fields = {"name": "Ünï", "kind": "k", "tags": ["b", "a"], "summary": "\\u0000"}
+            metadata = {"z": 1.5, "big": 1e300, "a": [1, None, True, {"y": "é"}], "n": -0.0}
+            branch.add_element("e1", {**fields, "metadata": metadata})
+            branch.add_timeline("t1", {"name": "T"})
+            when = {"timeline_id": "t1", "title": "x", "start": {"year": -3, "month": 2}}
+            branch.add_timeline_event("v1", when, world.calendar_rules)
+        events = [*world.collect_events(), *branch.collect_events()]
+        assert len(events) == 6
+        for event in events:
+            assert app._to_stored(event) == app.mapper.to_stored_event(event)
+
+    def test_a_mapper_that_compresses_or_encrypts_keeps_its_own_mapping(self) -> None:
+        mapper = WorldHistory().mapper
+        compressing: Mapper[UUID] = Mapper(mapper.transcoder, compressor=ZlibCompressor())
+        assert stored_event_maker(compressing) == compressing.to_stored_event
+        assert stored_event_maker(mapper) != mapper.to_stored_event
 
     def test_events_given_directly_take_the_generic_path(self) -> None:
         app = WorldHistory()

@@ -16,6 +16,7 @@ from commands.application import WorldHistory
 from commands.errors import InvalidCommand
 from commands.messages import AddEntity, CreateWorld, UpdateWorld
 from commands.recorder import PearlRecorder
+from commands.world import branch_id
 from tests.integration.recorder.support import WRITER
 
 THIRTEEN_MONTHS = {
@@ -50,14 +51,22 @@ class TestTheCachedWorld:
         assert world is None
         assert len(history.world(world_id).calendar["months"]) == 13
 
-    def test_a_refused_command_does_not_keep_what_it_held(self, history: WorldHistory) -> None:
+    def test_a_refused_command_leaves_what_it_held_cached_as_it_was(
+        self, history: WorldHistory
+    ) -> None:
         world_id = uuid4()
         history.handle(CreateWorld(world_id, WRITER.actor, "W"), WRITER)
         history.handle(AddEntity(world_id, "main", "timelines", "t1", {"name": "T"}), WRITER)
-        assert len(history.world_cache._items) == len(history.branch_cache._items) == 1
+        assert len(history.world_cache) == len(history.branch_cache) == 1
+        stream = branch_id(world_id, "main")
+        branch = history.branch_cache._items[stream][0]
         with pytest.raises(InvalidCommand):
             history.handle(timeline_event(world_id, "e1", 13), WRITER)
-        assert len(history.world_cache._items) == len(history.branch_cache._items) == 0
+        assert len(history.world_cache) == 1
+        assert history.branch_cache._items[stream][0] is branch  # kept: no replay next time
+        assert branch.version == 2 and branch.entities["timeline_events"] == {}
+        assert branch.pending_events == []
+        assert history.handle(timeline_event(world_id, "e1", 12), WRITER).version == 2
 
 
 class TestOneConnectionPerCommand:
