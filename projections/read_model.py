@@ -6,6 +6,7 @@ position, so a batch is applied exactly once or not at all.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import singledispatchmethod
 from typing import Any
 from uuid import UUID
@@ -13,13 +14,17 @@ from uuid import UUID
 from sqlalchemy import Connection, case, literal, select, update
 
 from commands import branch_events as ev
-from commands.chain import event_data
 from commands.dates import Calendar
 from commands.proposal import Proposal
 from commands.world import World
+from projections import change_log
 from projections import tables as t
-from projections.bulk_copy import copy_rows
-from projections.content_rows import ContentRows, next_fields, ordinals, row_values
+from projections.bulk_copy import copy_lines
+from projections.content_events import project_content
+from projections.content_rows import ContentRows, Ids, Ordinals, ordinals
+
+# (world id, base version, world id as text, branch id as text) of a branch
+BranchInfo = tuple[UUID, int, str, str]
 
 
 class ReadModel:
@@ -27,27 +32,36 @@ class ReadModel:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self._calendars: dict[UUID, Calendar] = {}
-        self._branches: dict[UUID, tuple[UUID, int]] = {}
+        self._calendars: dict[UUID, Ordinals] = {}
+        self._branches: dict[UUID, BranchInfo] = {}
         # Written once per batch by flush(): change-log rows, branch heads, world positions.
-        self._changes: list[dict[str, Any]] = []
+        self._changes: list[change_log.Change] = []  # encoded as the COPY reads them
         self._heads: dict[UUID, int] = {}
         self._world_positions: dict[UUID, int] = {}
-        self.rows = ContentRows(conn)
+        self.ids = Ids()
+        self.rows = ContentRows(conn, self.ids)
 
     def prefetch(self, events: list[Any]) -> None:
         self.rows.prefetch(events)
 
     def apply(self, position: int, event: Any) -> None:
+        cls = type(event)
+        handler = _HANDLERS.get(cls)
+        if handler is None:
+            handler = _HANDLERS[cls] = _handler(cls)
+        if handler is project_content:  # most events: it logs their change itself
+            project_content(self, event, position)
+            return
         self._log_change(position, event)
-        self.project(event, position)
+        handler(self, event, position)
 
     def flush(self) -> None:
         """Write what the batch deferred; call before committing the batch."""
         self.rows.flush()
         if self._changes:
             cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            copy_rows(cursor, t.changes, self._changes)
+            lines = (change_log.change_line(*change) for change in self._changes)
+            copy_lines(cursor, t.changes.name, change_log.COLUMNS, lines)
         for branch_id, head in self._heads.items():
             self.conn.execute(
                 update(t.branches)
@@ -63,41 +77,25 @@ class ReadModel:
     # -- change log -------------------------------------------------------------------------
 
     def _log_change(self, position: int, event: Any) -> None:
+        """Queue the change row of an event (content events log their own: `project_content`)."""
+        branch_text: str | None
         if isinstance(event, World.Event):
-            world_id, branch_id = event.originator_id, None
+            world_id, branch_text = event.originator_id, None
             version = event.originator_version
         elif isinstance(event, Proposal.Event):
             world_id = self._proposal_world(event)
-            branch_id, version = None, event.originator_version
+            branch_text, version = None, event.originator_version
         else:
             if isinstance(event, (ev.BranchStarted, ev.BranchForked)):
                 world_id = UUID(event.world_id)
                 base = 0 if isinstance(event, ev.BranchStarted) else event.at_version
-                self._branches[event.originator_id] = (world_id, base)
-            world_id, base = self._branch(event.originator_id)
-            branch_id = event.originator_id
+                self._remember_branch(event.originator_id, world_id, base)
+            world_id, base, _, branch_text = self._branch(event.originator_id)
             version = base + event.originator_version - 1
         entity_id = getattr(event, "entity_id", None)
-        meta = event.meta
+        entity_text = self.ids(entity_id) if entity_id else None
         self._changes.append(
-            {
-                "position": position,
-                "world_id": world_id,
-                "branch_id": branch_id,
-                "stream_version": event.originator_version,
-                "version": version,
-                "type": type(event).__name__,
-                "collection": getattr(event, "collection", None) or None,
-                "entity_id": UUID(entity_id) if entity_id else None,
-                "actor": meta.get("actor") or "system",
-                "recorded_at": event.timestamp,
-                "command_id": meta.get("command_id"),
-                "correlation_id": meta.get("correlation_id"),
-                "causation_id": meta.get("causation_id"),
-                "hash": event.hash,
-                "prev_hash": event.prev_hash,
-                "data": event_data(event),
-            }
+            (position, event, self.ids(world_id), branch_text, version, entity_text)
         )
 
     def _proposal_world(self, event: Any) -> UUID:
@@ -111,23 +109,30 @@ class ReadModel:
             )
         )
 
-    def _branch(self, branch_id: UUID) -> tuple[UUID, int]:
-        """(world id, base version) of a branch, cached for the life of this batch."""
-        if branch_id not in self._branches:
+    def _branch(self, branch_id: UUID) -> BranchInfo:
+        """(world id, base version, both ids as text) of a branch, cached for this batch."""
+        found = self._branches.get(branch_id)
+        if found is None:
             row = self.conn.execute(
                 select(t.branches.c.world_id, t.branches.c.base_version).where(
                     t.branches.c.branch_id == branch_id
                 )
             ).one()
-            self._branches[branch_id] = (row.world_id, int(row.base_version))
-        return self._branches[branch_id]
+            found = self._remember_branch(branch_id, row.world_id, int(row.base_version))
+        return found
 
-    def _calendar(self, world_id: UUID) -> Calendar:
+    def _remember_branch(self, branch_id: UUID, world_id: UUID, base: int) -> BranchInfo:
+        found = (world_id, base, self.ids(world_id), self.ids(branch_id))
+        self._branches[branch_id] = found
+        return found
+
+    def _ordinals(self, world_id: UUID) -> Ordinals:
+        """The in-world sort keys of the world's calendar (cached for this batch)."""
         if world_id not in self._calendars:
             data = self.conn.execute(
                 select(t.worlds.c.calendar).where(t.worlds.c.id == world_id)
             ).scalar_one()
-            self._calendars[world_id] = Calendar.from_dict(data)
+            self._calendars[world_id] = Ordinals(Calendar.from_dict(data))
         return self._calendars[world_id]
 
     # -- worlds -------------------------------------------------------------------------------
@@ -169,7 +174,7 @@ class ReadModel:
         self._touch_world(event, position, calendar=event.calendar)
         world_id = event.originator_id
         calendar = Calendar.from_dict(event.calendar)
-        self._calendars[world_id] = calendar
+        self._calendars[world_id] = Ordinals(calendar)
         self.rows.flush()
         rows = self.conn.execute(
             select(
@@ -331,7 +336,7 @@ class ReadModel:
         self._advance_branch(event, position)
 
     def _advance_branch(self, event: Any, position: int) -> int:
-        world_id, base = self._branch(event.originator_id)
+        world_id, base, _, _ = self._branch(event.originator_id)
         version = base + event.originator_version - 1
         self._heads[event.originator_id] = version
         self._touch_world_position(world_id, position)
@@ -357,29 +362,15 @@ class ReadModel:
     def _touch_world_position(self, world_id: UUID, position: int) -> None:
         self._world_positions[world_id] = position
 
-    # -- content --------------------------------------------------------------------------
 
-    @project.register
-    def _(self, event: ev.ContentEvent, position: int) -> None:
-        """Close the entity's current row at this version and add the next one."""
-        version = self._advance_branch(event, position)
-        world_id, _ = self._branch(event.originator_id)
-        key = (t.CONTENT[event.collection].name, event.originator_id, UUID(event.entity_id))
-        if isinstance(event, ev.EntityAdded):
-            fields, created_seq = dict(event.fields), position
-        else:
-            current = self.rows.close(key, version)
-            if isinstance(event, ev.EntityRemoved):
-                return
-            fields, created_seq = next_fields(event, current), current["created_seq"]
-        calendar = self._calendar(world_id) if event.collection == "timeline_events" else None
-        row = row_values(event.collection, fields, calendar)
-        row.update(
-            world_id=world_id,
-            branch_id=event.originator_id,
-            id=key[2],
-            valid_from=version,
-            valid_to=None,
-            created_seq=created_seq,
-        )
-        self.rows.add(key, row)
+Handler = Callable[[ReadModel, Any, int], None]
+_HANDLERS: dict[type, Handler] = {}
+
+
+def _handler(event_type: type) -> Handler:
+    """The `project` implementation for `event_type` (found once per type)."""
+    if issubclass(event_type, ev.ContentEvent):
+        return project_content
+    dispatcher: Any = ReadModel.__dict__["project"].dispatcher
+    found: Handler = dispatcher.dispatch(event_type)
+    return found

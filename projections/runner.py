@@ -23,13 +23,16 @@ from sqlalchemy.dialects.postgresql import insert
 from commands.application import WorldHistory
 from pearl.database_errors import DATABASE_AWAY
 from projections import tables as t
+from projections.read_ahead import Batch, ReadAhead
 from projections.read_model import ReadModel
 
 NAME = t.READ_MODEL
 # Events per batch when following the log, and while behind it (catching up, or following
-# after a full batch): bigger batches spread each batch's fixed costs over more events.
+# after a full batch): bigger batches spread each batch's fixed costs over more events and
+# fold more changes of one entity in memory (a row added and closed in one batch is
+# inserted closed: no UPDATE, no read back).
 FOLLOW_BATCH = 500
-CATCH_UP_BATCH = 5000
+CATCH_UP_BATCH = 10000
 log = logging.getLogger(__name__)
 CHANNEL = "pearl_events"
 
@@ -52,6 +55,7 @@ class ProjectionRunner:
         self.catch_up_batch_size = batch_size or CATCH_UP_BATCH
         self.lock_key = zlib.crc32(f"projection:{name}".encode())
         self._locked = False  # whether the current session holds the lock
+        self._ahead: ReadAhead | None = None  # while catching up: the next batch, read early
 
     # -- positions ------------------------------------------------------------------------
 
@@ -95,13 +99,14 @@ class ProjectionRunner:
                 .where(t.projection_positions.c.name == self.name)
                 .with_for_update()
             ).scalar_one()
-            notifications = self.history.recorder.select_notifications(
-                start=position, limit=limit, inclusive_of_start=False
-            )
+            ahead = self._ahead
+            batch = ahead.take(position, limit) if ahead is not None else None
+            notifications, events = batch or self._fetch(position, limit)
             if not notifications:
                 return 0
+            if ahead is not None and len(notifications) == limit:  # more may follow
+                ahead.start(notifications[-1].id, limit)
             model = ReadModel(conn)
-            events = [self._decode(n) for n in notifications]
             model.prefetch(events)
             for notification, event in zip(notifications, events, strict=True):
                 model.apply(notification.id, event)
@@ -113,20 +118,36 @@ class ProjectionRunner:
             )
             return len(notifications)
 
+    def _fetch(self, after: int, limit: int) -> Batch:
+        """The next `limit` notifications after position `after`, and their events."""
+        notifications = self.history.recorder.select_notifications(
+            start=after, limit=limit, inclusive_of_start=False
+        )
+        return notifications, [self._decode(n) for n in notifications]
+
     def _decode(self, notification: Notification) -> Any:
         return self.history.mapper.to_domain_event(notification)
 
     def catch_up(self, progress: Callable[[int, int], None] | None = None) -> int:
-        """Apply everything recorded so far; report (position, head) after each batch."""
+        """Apply everything recorded so far; report (position, head) after each batch.
+
+        Each batch after the first is read (fetched and decoded) while the one before it
+        is applied: see `projections.read_ahead`.
+        """
         total = 0
         head = self.head()
-        while True:
-            done = self.run_batch(self.catch_up_batch_size)
-            total += done
-            if progress:
-                progress(self.position(), max(head, self.position()))
-            if done < self.catch_up_batch_size:
-                return total
+        ahead = self._ahead = ReadAhead(self._fetch)
+        try:
+            while True:
+                done = self.run_batch(self.catch_up_batch_size)
+                total += done
+                if progress:
+                    progress(self.position(), max(head, self.position()))
+                if done < self.catch_up_batch_size:
+                    return total
+        finally:
+            self._ahead = None
+            ahead.close()
 
     def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Empty the read tables and project the whole log again from position 0.

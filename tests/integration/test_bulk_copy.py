@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
+import pytest
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -20,11 +21,12 @@ from sqlalchemy import (
     Text,
     Uuid,
     create_engine,
+    func,
     select,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
-from projections.bulk_copy import copy_rows
+from projections.bulk_copy import copy_lines, copy_rows
 
 
 def _table(name: str, metadata: MetaData) -> Table:
@@ -106,3 +108,29 @@ def test_copy_rows_stores_what_insert_many_stores(database_url: str) -> None:
     assert isinstance(by_copy[0].element_ids[0], UUID)
     assert by_copy[1].end == AWKWARD[1]["end"]
     assert by_copy[2].end == "\\N"
+
+
+def test_an_encoding_error_mid_copy_is_raised_as_itself_and_stores_nothing(
+    database_url: str,
+) -> None:
+    engine = create_engine(database_url)
+    table = _table("via_lines", MetaData())  # temporary: one connection throughout
+    many = [{**AWKWARD[1], "id": uuid4()} for _ in range(5000)]  # more than one read's worth
+    try:
+        with engine.connect() as conn:
+            table.create(conn)
+            conn.commit()
+            with pytest.raises(TypeError, match="not JSON serializable"), conn.begin():
+                cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+                copy_rows(cursor, table, [*many, {**AWKWARD[1], "end": {1, 2}}])
+            with conn.begin() as transaction:
+                assert conn.execute(select(func.count()).select_from(table)).scalar_one() == 0
+                cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+                lines = [f"{i}\tt{i}" for i in range(3)]
+                copy_lines(cursor, table.name, ["n", "title"], lines)
+                copy_lines(cursor, table.name, ["n"], iter([]))  # nothing: no statement
+                titles = conn.execute(select(table.c.title).order_by(table.c.n)).scalars()
+                assert list(titles) == ["t0", "t1", "t2"]
+                transaction.rollback()
+    finally:
+        engine.dispose()
