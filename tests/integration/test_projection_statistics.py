@@ -1,0 +1,104 @@
+"""After a catch-up that applied many events the projector ANALYZEs the read tables, so the
+planner knows their new sizes at once (projections.statistics); small catch-ups leave it to
+autovacuum. Manual ANALYZEs are told apart from autovacuum's by `analyze_count`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from uuid import uuid4
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from commands.application import WorldHistory
+from commands.messages import AddEntity, CreateWorld
+from commands.provenance import Provenance
+from pearl.migrate import upgrade
+from projections import runner as runner_module
+from projections import statistics
+from projections.runner import ProjectionRunner
+
+
+@pytest.fixture
+def fresh(database_factory: Callable[[str], str]) -> Iterator[tuple[Engine, WorldHistory]]:
+    url = database_factory("pearl_statistics")
+    upgrade(url)
+    engine = create_engine(url)
+    history = WorldHistory.on_database(url)
+    yield engine, history
+    history.close()
+    engine.dispose()
+
+
+def write_elements(history: WorldHistory, count: int) -> None:
+    owner = str(uuid4())
+    world_id = uuid4()
+    history.handle(CreateWorld(world_id, owner_id=owner, name="Stats"), Provenance(actor=owner))
+    for i in range(count):
+        fields = {"kind": "character", "name": f"e{i}", "metadata": {"faction": f"f{i % 3}"}}
+        command = AddEntity(world_id, "main", "elements", str(uuid4()), fields)
+        history.handle(command, Provenance(actor=owner))
+
+
+def manual_analyses(engine: Engine, table: str = "rm_elements") -> int:
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_stat_clear_snapshot()"))
+        found = conn.execute(
+            text("SELECT analyze_count FROM pg_stat_user_tables WHERE relname = :t"), {"t": table}
+        ).scalar()
+    return int(found or 0)
+
+
+def planned_rows(engine: Engine) -> float:
+    with engine.connect() as conn:
+        found = conn.execute(
+            text("SELECT reltuples FROM pg_class WHERE relname = 'rm_elements'")
+        ).scalar()
+    assert found is not None
+    return float(found)
+
+
+def wait_for_analyses(engine: Engine, at_least: int) -> int:
+    """The manual ANALYZE count once it reaches `at_least` (statistics are reported a little
+    after the command), or what it is after a few seconds."""
+    deadline = time.monotonic() + 5
+    while (count := manual_analyses(engine)) < at_least and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return count
+
+
+def test_a_big_catch_up_analyses_the_read_tables(
+    fresh: tuple[Engine, WorldHistory], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine, history = fresh
+    monkeypatch.setattr(runner_module, "ANALYZE_AFTER", 20)
+    write_elements(history, 25)
+    assert manual_analyses(engine) == 0
+    applied = ProjectionRunner(engine, history).catch_up()
+    assert applied >= 20
+    assert wait_for_analyses(engine, 1) == 1
+    assert planned_rows(engine) == 25  # the planner now knows the table's size
+
+
+def test_a_small_catch_up_leaves_the_statistics_to_autovacuum(
+    fresh: tuple[Engine, WorldHistory], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine, history = fresh
+    monkeypatch.setattr(runner_module, "ANALYZE_AFTER", 1000)
+    write_elements(history, 5)
+    assert ProjectionRunner(engine, history).catch_up() < 1000
+    statistics.analyze_read_tables(engine)  # a marker: the count must go from 0 to exactly 1
+    assert wait_for_analyses(engine, 1) == 1
+
+
+def test_analyze_read_tables_covers_every_read_table(
+    fresh: tuple[Engine, WorldHistory],
+) -> None:
+    engine, _ = fresh
+    statistics.analyze_read_tables(engine)
+    for table in ("rm_worlds", "rm_branches", "rm_elements", "rm_timeline_events", "rm_changes"):
+        deadline = time.monotonic() + 5
+        while manual_analyses(engine, table) < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert manual_analyses(engine, table) == 1, table
