@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from eventsourcing.persistence import Notification
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 
 from commands.application import WorldHistory
@@ -90,16 +90,7 @@ class ProjectionRunner:
         """
         limit = limit or self.batch_size
         with self.engine.begin() as conn:
-            conn.execute(
-                insert(t.projection_positions)
-                .values(name=self.name, position=0, updated_at=func.now())
-                .on_conflict_do_nothing()
-            )
-            position = conn.execute(
-                select(t.projection_positions.c.position)
-                .where(t.projection_positions.c.name == self.name)
-                .with_for_update()
-            ).scalar_one()
+            position = self._locked_position(conn)
             ahead = self._ahead
             batch = ahead.take(position, limit) if ahead is not None else None
             notifications, events = batch or self._fetch(position, limit)
@@ -118,6 +109,24 @@ class ProjectionRunner:
                 .values(position=notifications[-1].id, updated_at=func.now())
             )
             return len(notifications)
+
+    def _locked_position(self, conn: Connection) -> int:
+        """The committed position, its row locked until the batch commits (the row is made
+        the first time: one round trip per batch, not two)."""
+        locked = (
+            select(t.projection_positions.c.position)
+            .where(t.projection_positions.c.name == self.name)
+            .with_for_update()
+        )
+        position = conn.execute(locked).scalar()
+        if position is None:
+            conn.execute(
+                insert(t.projection_positions)
+                .values(name=self.name, position=0, updated_at=func.now())
+                .on_conflict_do_nothing()
+            )
+            position = conn.execute(locked).scalar_one()
+        return int(position)
 
     def _fetch(self, after: int, limit: int) -> Batch:
         """The next `limit` notifications after position `after`, and their events."""
