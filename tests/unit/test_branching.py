@@ -9,8 +9,8 @@ import pytest
 
 from commands.application import Outcome, WorldHistory
 from commands.branch_events import BranchForked
-from commands.branching import MergeConflict
-from commands.errors import Conflict, InvalidCommand
+from commands.branching import MergeConflict, head_of
+from commands.errors import Conflict, InvalidCommand, NotFound
 from commands.messages import (
     AddEntity,
     Command,
@@ -572,3 +572,34 @@ class TestReverting:
             story.revert("main", to_version)
         assert "to_version" in refused.value.errors
         assert len(story.stored()) == before
+
+
+def test_the_head_of_a_branch_is_read_from_two_events_and_agrees_with_its_state(
+    story: Story,
+) -> None:
+    story.fork("alt")
+    story.add("alt", "elements", "e9", kind="character", name="Scout")
+    story.fork("alt-2", source="alt", at=5)
+    story.add("alt-2", "elements", "e10", kind="character", name="Spy")
+    story.add("main", "elements", "e11", kind="character", name="Smith")
+    for name in ("main", "alt", "alt-2"):
+        stream = branch_id(story.world_id, name)
+        assert head_of(story.app, stream) == story.app.load_branch(stream).head_version, name
+    with pytest.raises(NotFound):
+        head_of(story.app, uuid4())
+
+
+def test_a_fork_does_not_load_the_state_of_its_source(
+    story: Story, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the source branch was loaded")
+
+    monkeypatch.setattr(story.app, "load_branch", refuse)
+    forked = story.fork("light", at=2)
+    assert forked.resource["head_version"] == 2 and forked.resource["forked_from"] == {
+        "branch": "main",
+        "version": 2,
+    }
+    with pytest.raises(InvalidCommand):
+        story.fork("too-far", at=99)
