@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 
 from commands import branching, content, suggesting
 from commands.branch import Branch
-from commands.branch_cache import AggregateCache
+from commands.branch_cache import AggregateCache, BranchTurns
 from commands.branch_events import BranchForked
 from commands.content import ContentCommand
 from commands.direct_save import DirectSave
@@ -83,6 +83,7 @@ class WorldHistory(DirectSave):
             size, budget=entities, weight=Branch.entity_count
         )
         self.world_cache: AggregateCache[World] = AggregateCache(size)
+        self.turns = BranchTurns()
         # Lent between commands only with our recorder, which reads several streams at once.
         self._caching = (
             isinstance(self.recorder, PearlRecorder)
@@ -112,7 +113,12 @@ class WorldHistory(DirectSave):
 
         With `session` (a SQLAlchemy session) the events join that session's transaction
         and the caller commits; a lost race rolls the session back before the retry.
+        Commands on one branch take turns in this process (see `BranchTurns`).
         """
+        with self.turns.of(getattr(command, "world_id", None), getattr(command, "branch", None)):
+            return self._handle(command, provenance, session)
+
+    def _handle(self, command: Command, provenance: Provenance, session: Any) -> Outcome:
         guess = session is None and self._caching  # one round trip on cached state first
         for attempt in range(self.retries):
             self.branch_cache.begin()
