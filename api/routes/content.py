@@ -74,7 +74,7 @@ def _register(segment: str, collection: str, schema: type[Schema]) -> None:
             return list_content(read, collection, args)
 
         @idempotent
-        @blp.arguments(schema)
+        @blp.arguments(schema())
         @blp.response(201, schema)
         def post(self, body: dict[str, Any], world_id: UUID, branch: str) -> Any:
             authorize(world_id, "write")
