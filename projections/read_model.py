@@ -25,15 +25,23 @@ from projections.content_rows import ContentRows, Ids, Ordinals, ordinals
 
 # (world id, base version, world id as text, branch id as text) of a branch
 BranchInfo = tuple[UUID, int, str, str]
+HEADS_AND_POSITIONS = (
+    f"UPDATE {t.branches.name} AS b SET head_version = v.head"
+    " FROM unnest(%s::uuid[], %s::bigint[]) AS v (id, head) WHERE b.branch_id = v.id;"
+    f" UPDATE {t.worlds.name} AS w SET last_position = v.position"
+    " FROM unnest(%s::uuid[], %s::bigint[]) AS v (id, position) WHERE w.id = v.id"
+)
 
 
 class ReadModel:
     """Applies domain events to the read tables on one connection."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, branches: dict[UUID, BranchInfo] | None = None) -> None:
+        """`branches`: what is known of branches (it never changes), kept across batches by
+        the caller, or else for this batch only."""
         self.conn = conn
         self._calendars: dict[UUID, Ordinals] = {}
-        self._branches: dict[UUID, BranchInfo] = {}
+        self._branches: dict[UUID, BranchInfo] = {} if branches is None else branches
         # Written once per batch by flush(): change-log rows, branch heads, world positions.
         self._changes: list[change_log.Change] = []  # encoded as the COPY reads them
         self._heads: dict[UUID, int] = {}
@@ -62,16 +70,20 @@ class ReadModel:
             cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             lines = (change_log.change_line(*change) for change in self._changes)
             copy_lines(cursor, t.changes.name, change_log.COLUMNS, lines)
-        for branch_id, head in self._heads.items():
-            self.conn.execute(
-                update(t.branches)
-                .where(t.branches.c.branch_id == branch_id)
-                .values(head_version=head)
-            )
-        for world_id, position in self._world_positions.items():
-            self.conn.execute(
-                update(t.worlds).where(t.worlds.c.id == world_id).values(last_position=position)
-            )
+        if self._heads or self._world_positions:  # all of them in one round trip
+            updates: Any = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                updates.execute(
+                    HEADS_AND_POSITIONS,
+                    (
+                        [str(branch_id) for branch_id in self._heads],
+                        list(self._heads.values()),
+                        [str(world_id) for world_id in self._world_positions],
+                        list(self._world_positions.values()),
+                    ),
+                )
+            finally:
+                updates.close()
         self._changes, self._heads, self._world_positions = [], {}, {}
 
     # -- change log -------------------------------------------------------------------------

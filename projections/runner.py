@@ -15,6 +15,7 @@ import threading
 import zlib
 from collections.abc import Callable
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import Notification
 from sqlalchemy import Connection, Engine, func, select, text
@@ -24,7 +25,7 @@ from commands.application import WorldHistory
 from pearl.database_errors import DATABASE_AWAY
 from projections import tables as t
 from projections.read_ahead import Batch, ReadAhead
-from projections.read_model import ReadModel
+from projections.read_model import BranchInfo, ReadModel
 from projections.statistics import ANALYZE_AFTER, analyze_read_tables
 
 NAME = t.READ_MODEL
@@ -34,6 +35,7 @@ NAME = t.READ_MODEL
 # inserted closed: no UPDATE, no read back).
 FOLLOW_BATCH = 500
 CATCH_UP_BATCH = 10000
+BRANCHES_KEPT = 10_000  # what is known of branches, kept between batches (~200 bytes each)
 log = logging.getLogger(__name__)
 CHANNEL = "pearl_events"
 
@@ -57,6 +59,7 @@ class ProjectionRunner:
         self.lock_key = zlib.crc32(f"projection:{name}".encode())
         self._locked = False  # whether the current session holds the lock
         self._ahead: ReadAhead | None = None  # while catching up: the next batch, read early
+        self._branch_info: dict[UUID, BranchInfo] = {}  # never changes: kept across batches
 
     # -- positions ------------------------------------------------------------------------
 
@@ -98,7 +101,9 @@ class ProjectionRunner:
                 return 0
             if ahead is not None and len(notifications) == limit:  # more may follow
                 ahead.start(notifications[-1].id, limit)
-            model = ReadModel(conn)
+            if len(self._branch_info) > BRANCHES_KEPT:
+                self._branch_info.clear()
+            model = ReadModel(conn, self._branch_info)
             model.prefetch(events)
             for notification, event in zip(notifications, events, strict=True):
                 model.apply(notification.id, event)
