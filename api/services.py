@@ -56,7 +56,9 @@ def drop_closed_on_checkout(engine: Engine) -> None:
     A server that stops (or restarts) ends its sessions: the socket of an idle pooled
     connection then has the server's goodbye (or end of file) to read, while a live idle
     connection has nothing. Looking costs one `select()` call, where `pool_pre_ping` costs a
-    `SELECT 1` (and a BEGIN and ROLLBACK) on every checkout.
+    `SELECT 1` (and a BEGIN and ROLLBACK) on every checkout. Only a connection with something
+    to read is pinged (anything else a server might send unasked, a notice say, then costs
+    one ping, not the connection).
     """
 
     @event.listens_for(engine, "checkout")
@@ -68,7 +70,18 @@ def drop_closed_on_checkout(engine: Engine) -> None:
         except (OSError, ValueError) as error:
             raise DisconnectionError("unusable pooled connection") from error
         if readable:
-            raise DisconnectionError("the server closed this pooled connection")
+            ping(dbapi_connection)
+
+
+def ping(dbapi_connection: Any) -> None:
+    """`SELECT 1`, leaving no transaction open; DisconnectionError if it fails."""
+    try:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        if not dbapi_connection.autocommit:
+            dbapi_connection.rollback()
+    except Exception as error:
+        raise DisconnectionError("the server closed this pooled connection") from error
 
 
 def services() -> Services:

@@ -141,3 +141,27 @@ def test_a_pooled_connection_the_server_closed_is_replaced_at_checkout(database:
     finally:
         engine.dispose()
         admin.dispose()
+
+
+def test_a_pooled_connection_with_a_harmless_message_waiting_is_pinged_and_kept(
+    database: str,
+) -> None:
+    engine = create_engine(database, pool_size=1, max_overflow=0, isolation_level="AUTOCOMMIT")
+    drop_closed_on_checkout(engine)
+    admin = create_engine(database, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            first = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+            conn.execute(text("LISTEN pearl_world_access_test"))
+            dbapi = conn.connection.dbapi_connection
+        with admin.connect() as conn:  # something the server sends unasked
+            conn.execute(text("NOTIFY pearl_world_access_test"))
+        deadline = time.monotonic() + 10
+        assert dbapi is not None
+        while not select.select([dbapi.fileno()], [], [], 0.05)[0]:
+            assert time.monotonic() < deadline, "the notification never arrived"
+        with engine.connect() as conn:  # pinged, alive: the same session
+            assert conn.execute(text("SELECT pg_backend_pid()")).scalar() == first
+    finally:
+        engine.dispose()
+        admin.dispose()
