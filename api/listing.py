@@ -52,7 +52,7 @@ def list_content(read: BranchRead, collection: str, args: dict[str, Any]) -> Any
     return cached_page(read, compute)
 
 
-def paged(world_id: UUID, compute: Any) -> dict[str, Any]:
+def paged(read: BranchRead, compute: Any) -> dict[str, Any]:
     """A page through the query cache (a bad cursor is mapped to 422 by api.problems)."""
-    result: dict[str, Any] = cached(world_id, compute)
+    result: dict[str, Any] = cached(read, compute)
     return result

@@ -22,7 +22,6 @@ from api.world_access import Access, BranchRow
 from commands.errors import InvalidCommand, NotFound
 from commands.world import World
 from queries import consistency
-from queries import worlds as world_queries
 
 
 @dataclass(frozen=True)
@@ -77,14 +76,13 @@ def _includes(found: BranchRow | None, min_position: int | None) -> bool:
     return found.position is not None and found.position >= min_position
 
 
-def cached(world_id: UUID, compute: Callable[[], Any]) -> Any:
-    """`compute()` through the query cache, keyed by the world's projected position."""
-    svc = services()
-    with svc.reads.connect() as conn:
-        position = world_queries.world_position(conn, world_id)
-    if position is None:
+def cached(read: BranchRead, compute: Callable[[], Any]) -> Any:
+    """`compute()` through the query cache, keyed by the world's projected position as the
+    branch was read (no second query for it)."""
+    if read.position is None:
         return compute()
-    key = svc.cache.key(str(world_id), position, _request_key())
+    svc = services()
+    key = svc.cache.key(str(read.world.id), read.position, _request_key())
     return svc.cache.fetch(key, compute)
 
 

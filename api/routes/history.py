@@ -64,7 +64,7 @@ class ChangeLog(MethodView):
                 )
             return {"items": items, "next_cursor": next_cursor}
 
-        return page(paged(world_id, compute))
+        return page(paged(read, compute))
 
 
 @blp.route(f"{BRANCH}/<any({SEGMENTS}):collection>/<uuid:entity_id>/history")
@@ -98,7 +98,7 @@ class EntityHistory(MethodView):
             items, next_cursor = found
             return {"items": items, "next_cursor": next_cursor}
 
-        return page(paged(world_id, compute))
+        return page(paged(read, compute))
 
 
 @blp.route(f"{BRANCH}/verify")
