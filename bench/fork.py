@@ -69,17 +69,12 @@ def run(reader: Reader, archive: Archive, samples: int) -> list[Figure]:
             "< 1000 ms",
             cold < 1.0,
         ),
-        Figure("fork", "second fork (warm)", warm * 1000, "ms to 201", "-", None, None, "-", None),
-        Figure(
+        Figure.plain("fork", "second fork (warm)", warm * 1000, "ms to 201"),
+        Figure.plain(
             "fork",
             "both forks in the read tables",
             projected * 1000,
             "ms after the second 201 (the projector copies the rows)",
-            "-",
-            None,
-            None,
-            "-",
-            None,
         ),
         Figure(
             "fork",

@@ -150,16 +150,11 @@ def run(stack: Stack, seconds: float) -> list[Figure]:
             "ratio >= 0.4",
             r is not None and r >= 0.4 and not failed and not base_failed,
         ),
-        Figure(
+        Figure.plain(
             "http-commands",
             f"projection lag p50 ({len(seen)} commands)",
             percentile(seen, 50),
             "ms",
-            "-",
-            None,
-            None,
-            "-",
-            None,
         ),
         Figure(
             "http-commands",

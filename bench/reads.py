@@ -99,16 +99,11 @@ def as_of(reader: Reader, small: Archive, big: Archive, samples: int) -> list[Fi
     scale = big_p50 / small_p50
     within = scale <= 1.5 and big_p50 < 10
     return [
-        Figure(
+        Figure.plain(
             "as-of",
             f"p50 first page as_of middle, {small.events:,} events",
             small_p50,
             "ms (HTTP, uncached)",
-            "-",
-            None,
-            None,
-            "-",
-            None,
         ),
         Figure(
             "as-of",
@@ -142,12 +137,10 @@ def queries(reader: Reader, big: Archive, samples: int) -> list[Figure]:
 
     floor = reader.floor(samples)
     floor_p50, floor_p99 = percentile(floor, 50), percentile(floor, 99)
-    figures: list[Figure] = [
-        Figure("queries", "GET /healthz p50 (the HTTP floor)", floor_p50, "ms (HTTP)",
-               "-", None, None, "-", None),
-        Figure("queries", "GET /healthz p99 (the HTTP floor)", floor_p99, "ms (HTTP)",
-               "-", None, None, "-", None),
-    ]  # fmt: skip
+    figures = [
+        Figure.plain("queries", "GET /healthz p50 (the HTTP floor)", floor_p50, "ms (HTTP)"),
+        Figure.plain("queries", "GET /healthz p99 (the HTTP floor)", floor_p99, "ms (HTTP)"),
+    ]
     cases = (
         ("metadata containment", containment),
         ("full-text search", search),

@@ -30,6 +30,11 @@ class Figure:
     target: str
     met: bool | None
 
+    @classmethod
+    def plain(cls, scenario: str, metric: str, value: float, unit: str) -> Figure:
+        """A figure shown for what it is: no baseline, no target."""
+        return cls(scenario, metric, value, unit, "-", None, None, "-", None)
+
 
 def ratio(ours: float, baseline: float | None) -> float | None:
     if baseline is None or baseline == 0:
