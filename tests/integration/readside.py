@@ -15,8 +15,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, String, cast, select
+from sqlalchemy import Engine, String, cast, create_engine, select
 
+from commands.application import WorldHistory
+from pearl.migrate import upgrade
 from projections import tables as t
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -26,6 +28,22 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 UNCOMPARED = {"row_id", "updated_at"}
 
 Dump = dict[str, list[tuple[Any, ...]]]
+
+
+@contextmanager
+def migrated(
+    database_factory: Callable[[str], str], prefix: str
+) -> Iterator[tuple[Engine, WorldHistory]]:
+    """A new database migrated to head: an engine on it and the application, closed after."""
+    url = database_factory(prefix)
+    upgrade(url)
+    engine = create_engine(url)
+    history = WorldHistory.on_database(url)
+    try:
+        yield engine, history
+    finally:
+        history.close()
+        engine.dispose()
 
 
 def dump_read_tables(engine: Engine) -> Dump:

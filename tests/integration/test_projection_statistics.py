@@ -9,26 +9,21 @@ from collections.abc import Callable, Iterator
 from uuid import uuid4
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 
 from commands.application import WorldHistory
 from commands.messages import AddEntity, CreateWorld
 from commands.provenance import Provenance
-from pearl.migrate import upgrade
 from projections import runner as runner_module
 from projections import statistics
 from projections.runner import ProjectionRunner
+from tests.integration.readside import migrated
 
 
 @pytest.fixture
 def fresh(database_factory: Callable[[str], str]) -> Iterator[tuple[Engine, WorldHistory]]:
-    url = database_factory("pearl_statistics")
-    upgrade(url)
-    engine = create_engine(url)
-    history = WorldHistory.on_database(url)
-    yield engine, history
-    history.close()
-    engine.dispose()
+    with migrated(database_factory, "pearl_statistics") as made:
+        yield made
 
 
 def write_elements(history: WorldHistory, count: int) -> None:

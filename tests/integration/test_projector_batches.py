@@ -12,15 +12,14 @@ from collections.abc import Callable, Iterator
 from uuid import uuid4
 
 import pytest
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine
 
 from commands.application import WorldHistory
 from commands.messages import AddEntity, CreateWorld, UpdateEntity
 from commands.provenance import Provenance
-from pearl.migrate import upgrade
 from projections import runner as runner_module
 from projections.runner import ProjectionRunner
-from tests.integration.readside import dump_read_tables, poll
+from tests.integration.readside import dump_read_tables, migrated, poll
 
 CATCH_UP, FOLLOW = 4, 2
 
@@ -44,13 +43,8 @@ def fresh(
 ) -> Iterator[tuple[Engine, WorldHistory]]:
     monkeypatch.setattr(runner_module, "CATCH_UP_BATCH", CATCH_UP)
     monkeypatch.setattr(runner_module, "FOLLOW_BATCH", FOLLOW)
-    url = database_factory("pearl_batches")
-    upgrade(url)
-    engine = create_engine(url)
-    history = WorldHistory.on_database(url)
-    yield engine, history
-    history.close()
-    engine.dispose()
+    with migrated(database_factory, "pearl_batches") as made:
+        yield made
 
 
 def write_events(history: WorldHistory, updates: int) -> None:

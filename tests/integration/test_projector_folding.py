@@ -13,19 +13,18 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy import Engine, select, text
 
 from commands.application import WorldHistory
 from commands.dates import Calendar
 from commands.messages import AddEntity, Command, CreateWorld, ForkBranch, RemoveEntity
 from commands.messages import UpdateEntity as Update
 from commands.provenance import Provenance
-from pearl.migrate import upgrade
 from projections import tables as t
 from projections.content_rows import Ordinals, ordinals
 from projections.read_ahead import ReadAhead
 from projections.runner import ProjectionRunner
-from tests.integration.readside import differences, dump_read_tables
+from tests.integration.readside import differences, dump_read_tables, migrated
 
 AWKWARD = 'tab\there, new\nline, back\\slash \\N "quoted" é ✓'
 ACTOR = "actor\twith\\odd\ntext"
@@ -33,13 +32,8 @@ ACTOR = "actor\twith\\odd\ntext"
 
 @pytest.fixture
 def fresh(database_factory: Callable[[str], str]) -> Iterator[tuple[Engine, WorldHistory]]:
-    url = database_factory("pearl_folding")
-    upgrade(url)
-    engine = create_engine(url)
-    history = WorldHistory.on_database(url)
-    yield engine, history
-    history.close()
-    engine.dispose()
+    with migrated(database_factory, "pearl_folding") as made:
+        yield made
 
 
 def commands(world: UUID, owner: str) -> list[Command]:
