@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from typing import Any
 from uuid import uuid4
 
 import jwt
 
 from pearl.config import Config
+from pearl.lru import Lru
 
 ALGORITHM = "HS256"
 
@@ -34,28 +33,10 @@ def issue(config: Config, user_id: str, kind: str) -> str:
     return jwt.encode(claims, config.jwt_secret, algorithm=ALGORITHM)
 
 
-class VerifiedTokens:
-    """Claims of access tokens whose signature and claims were checked, by token, so that a
-    client's next requests skip the decoding (its expiry is still checked every time). Only
-    valid tokens are kept; a forged one is decoded, and refused, every time."""
-
-    def __init__(self, maxsize: int = 4096) -> None:
-        self.maxsize = maxsize
-        self._claims: OrderedDict[tuple[str, ...], dict[str, Any]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[str, ...]) -> dict[str, Any] | None:
-        with self._lock:
-            return self._claims.get(key)
-
-    def put(self, key: tuple[str, ...], claims: dict[str, Any]) -> None:
-        with self._lock:
-            self._claims[key] = claims
-            while len(self._claims) > self.maxsize:
-                self._claims.popitem(last=False)
-
-
-VERIFIED = VerifiedTokens()
+# Claims of access tokens whose signature and claims were checked, by token, so that a
+# client's next requests skip the decoding (its expiry is still checked every time). Only
+# valid tokens are kept; a forged one is decoded, and refused, every time.
+VERIFIED: Lru[tuple[str, ...], dict[str, Any]] = Lru(4096)
 
 
 def verify(config: Config, token: str, kind: str) -> dict[str, Any]:

@@ -12,8 +12,6 @@ version replaces it whole.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -23,6 +21,7 @@ from sqlalchemy import Engine, event, text
 from commands.application import WorldHistory
 from commands.errors import NotFound
 from commands.world import World
+from pearl.lru import Lru
 from projections import tables as t
 
 PREPARED = "pearl_world_access"
@@ -49,8 +48,7 @@ class WorldAccess:
         self.history = history
         self.engine = engine
         self.maxsize = maxsize
-        self._worlds: OrderedDict[UUID, World] = OrderedDict()
-        self._lock = threading.Lock()
+        self._worlds: Lru[UUID, World] = Lru(maxsize)
         events = history.recorder.table  # type: ignore[attr-defined]
         prepare = (
             f"PREPARE {PREPARED}(uuid, text) AS"
@@ -88,17 +86,9 @@ class WorldAccess:
         return Access(world, branch, found)
 
     def _world(self, world_id: UUID, version: int) -> World:
-        with self._lock:
-            cached = self._worlds.get(world_id)
-            if cached is not None and cached.version == version:
-                self._worlds.move_to_end(world_id)
-                return cached
+        cached = self._worlds.get(world_id)
+        if cached is not None and cached.version == version:
+            return cached
         world = self.history.world(world_id)  # at least `version`: events are never removed
-        with self._lock:
-            kept = self._worlds.get(world_id)
-            if kept is None or kept.version <= world.version:
-                self._worlds[world_id] = world
-                self._worlds.move_to_end(world_id)
-            while len(self._worlds) > self.maxsize:
-                self._worlds.popitem(last=False)
+        self._worlds.put(world_id, world)  # (an older one racing in is only replayed again)
         return world
