@@ -26,7 +26,7 @@ from pearl.database_errors import DATABASE_AWAY
 from projections import tables as t
 from projections.read_ahead import Batch, ReadAhead
 from projections.read_model import BranchInfo, ReadModel
-from projections.statistics import ANALYZE_AFTER, analyze_read_tables
+from projections.statistics import VACUUM_AFTER, vacuum_read_tables
 
 NAME = t.READ_MODEL
 # Events per batch when following the log, and while behind it (catching up, or following
@@ -147,9 +147,9 @@ class ProjectionRunner:
         """Apply everything recorded so far; report (position, head) after each batch.
 
         Each batch after the first is read (fetched and decoded) while the one before it
-        is applied: see `projections.read_ahead`. A catch-up that applied `ANALYZE_AFTER`
-        events or more refreshes the read tables' planner statistics at the end (see
-        `projections.statistics`).
+        is applied: see `projections.read_ahead`. A catch-up that applied `VACUUM_AFTER`
+        events or more vacuums the read tables and refreshes their planner statistics at
+        the end (see `projections.statistics`).
         """
         total = 0
         head = self.head()
@@ -165,8 +165,8 @@ class ProjectionRunner:
         finally:
             self._ahead = None
             ahead.close()
-        if total >= ANALYZE_AFTER:
-            analyze_read_tables(self.engine)
+        if total >= VACUUM_AFTER:
+            vacuum_read_tables(self.engine)
         return total
 
     def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
