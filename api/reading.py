@@ -120,15 +120,20 @@ def cached_page(read: BranchRead, compute: Callable[[], dict[str, Any]]) -> Resp
 
 def _rendered(body: dict[str, Any]) -> bytes:
     """What the cache keeps of a page: its ETag, a newline, and the JSON response body (as
-    Flask would serialise it)."""
+    Flask serialises it: keys sorted, so the same content gives the same bytes)."""
     rendered: Response = current_app.json.response(body)  # type: ignore[assignment]
     data: bytes = rendered.get_data()
-    return page_etag(body).encode() + b"\n" + data
+    return etag_of(data).encode() + b"\n" + data
+
+
+def etag_of(data: bytes) -> str:
+    """A strong ETag of a representation: a digest of its bytes."""
+    return '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
 
 
 def page_etag(body: dict[str, Any]) -> str:
-    """A strong ETag of a page's content."""
-    return '"' + hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32] + '"'
+    """A strong ETag of a page's content (for pages not served by `cached_page`)."""
+    return etag_of(json.dumps(body, sort_keys=True).encode())
 
 
 def page(body: dict[str, Any]) -> Any:
