@@ -16,8 +16,10 @@ later, or longer under load, and then in the middle of whatever the service is d
   the whole world's read tables took about 1.3 s.
 
 PostgreSQL's own advice after a bulk load is to VACUUM ANALYZE, and so the projector does,
-once a catch-up has applied `VACUUM_AFTER` events. `SKIP_LOCKED` leaves a table that
-something else is vacuuming (autovacuum) to it rather than waiting.
+once a catch-up has applied `VACUUM_AFTER` events. It does not skip a table autovacuum is
+busy with: autovacuum, throttled, can take minutes over a big table, while reads step over
+every dead row version; waiting on its lock cancels it (after `deadlock_timeout`), and this
+VACUUM, not throttled, does the job at once.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ def vacuum_read_tables(engine: Engine) -> float:
     names = ", ".join(table.name for table in t.metadata.sorted_tables)
     # VACUUM cannot run inside a transaction block: an autocommit connection
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f"VACUUM (ANALYZE, SKIP_LOCKED) {names}"))
+        conn.execute(text(f"VACUUM (ANALYZE) {names}"))
     took = time.monotonic() - began
     log.info("read tables vacuumed and analysed after a catch-up in %.2f s", took)
     return took
