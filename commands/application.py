@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -29,7 +29,7 @@ from commands.branch_cache import AggregateCache, BranchTurns
 from commands.branch_events import BranchForked
 from commands.content import ContentCommand
 from commands.direct_save import DirectSave
-from commands.errors import ConcurrentWrite, Conflict, DomainError, NotFound
+from commands.errors import ConcurrentWrite, Conflict, NotFound
 from commands.messages import (
     AcceptProposal,
     Command,
@@ -129,12 +129,13 @@ class WorldHistory(DirectSave):
                     decided = content.on_cached_state(self, command) if guess else None
                     guess = False
                     if decided is None:
-                        aggregates, resource, version = self._decide(command)
-                        recordings = (
-                            self.save(*aggregates, session=session)
-                            if session
-                            else self.save(*aggregates)
-                        )
+                        with ExitStack() as undo:  # what a failed save must put right
+                            aggregates, resource, version = self._decide(command, undo)
+                            recordings = (
+                                self.save(*aggregates, session=session)
+                                if session
+                                else self.save(*aggregates)
+                            )
                     else:
                         recordings, resource, version = decided
                 saved = True
@@ -164,7 +165,9 @@ class WorldHistory(DirectSave):
             return recorder.holding_connection()
         return nullcontext()
 
-    def _decide(self, command: Command) -> tuple[Aggregates, dict[str, Any], int]:
+    def _decide(self, command: Command, undo: ExitStack) -> tuple[Aggregates, dict[str, Any], int]:
+        """The aggregates `command` changed (events pending), its resource and version.
+        Content commands enter into `undo` what puts their branch right if the save fails."""
         if isinstance(command, CreateWorld):
             return self._create_world(command)
         if isinstance(command, ForkBranch):
@@ -186,7 +189,7 @@ class WorldHistory(DirectSave):
         if isinstance(command, (UpdateWorld, SetMemberRole, RemoveMember)):
             world = self.world(command.world_id)
             return [world], change_world(world, command), world.version
-        return self._change_content(command)
+        return self._change_content(command, undo)
 
     def _create_world(self, command: CreateWorld) -> tuple[Aggregates, dict[str, Any], int]:
         world = World.create(
@@ -200,17 +203,16 @@ class WorldHistory(DirectSave):
         main = Branch.start(main_id, world_id=world.id, name=DEFAULT_BRANCH)
         return [world, main], world_resource(world), world.version
 
-    def _change_content(self, command: ContentCommand) -> tuple[Aggregates, dict[str, Any], int]:
+    def _change_content(
+        self, command: ContentCommand, undo: ExitStack
+    ) -> tuple[Aggregates, dict[str, Any], int]:
         content.check_collection(command)
         world, branch = self._world_and_branch(command.world_id, command.branch)
-        try:
-            with branch.undone_on_error():
-                resource, version = content.change(world, branch, command)
-        except DomainError:
-            if self._caching:  # caught up, and undone: both still agree with the store
-                self.branch_cache.give_back(branch)
-                self.world_cache.give_back(world)
-            raise
+        if self._caching:  # refused or lost: undone, both still agree with the store
+            undo.enter_context(content.kept_unless_saved(self, world, branch))
+        else:
+            undo.enter_context(branch.undone_on_error())
+        resource, version = content.change(world, branch, command)
         return [branch], resource, version
 
     # -- reading the write model -----------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from contextlib import ExitStack
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -583,8 +584,8 @@ class RacingHistory(WorldHistory):
         self.decisions = 0
         self._racing = False
 
-    def _decide(self, command: Command) -> tuple[list[Any], dict[str, Any], int]:
-        decided = super()._decide(command)
+    def _decide(self, command: Command, undo: ExitStack) -> tuple[list[Any], dict[str, Any], int]:
+        decided = super()._decide(command, undo)
         if self._racing:
             return decided
         self.decisions += 1

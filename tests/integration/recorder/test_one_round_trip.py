@@ -125,6 +125,41 @@ class TestAnotherProcessWrote:
         assert (entity["name"], entity["version"]) == ("y", 3)
 
 
+class TestALostRaceAfterALoad:
+    def test_the_loaded_branch_is_undone_and_kept_not_replayed_again(
+        self, history: WorldHistory, other: WorldHistory, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A branch not cached yet is loaded, then another process appends to it before the
+        save: the retry catches the loaded branch up, it does not replay it from its start."""
+        world_id = started(other)
+        stream = branch_id(world_id, "main")
+        replays: list[UUID] = []
+        events_of = history._events_of
+
+        def counting(stream_id: UUID, after: int = 0, upto: int | None = None) -> Any:
+            if after == 0:
+                replays.append(stream_id)
+            return events_of(stream_id, after, upto)
+
+        monkeypatch.setattr(history, "_events_of", counting)
+        world_and_branch = history._world_and_branch
+        rivals = [element(world_id, "rival")]
+
+        def loaded_then_overtaken(world: UUID, name: str) -> Any:
+            found = world_and_branch(world, name)
+            if rivals:
+                other.handle(rivals.pop(), WRITER)
+            return found
+
+        monkeypatch.setattr(history, "_world_and_branch", loaded_then_overtaken)
+        outcome = history.handle(element(world_id, "ours"), WRITER)
+        assert replays == [stream]
+        assert outcome.version == 3  # e0, then the rival's, then ours
+        assert stream in history.branch_cache
+        names = [e["name"] for e in other.load_branch(stream).entities["elements"].values()]
+        assert sorted(names) == ["e0", "ours", "rival"]
+
+
 class TestTheGuardedAppend:
     def test_records_nothing_when_the_named_stream_moved(self, recorder: PearlRecorder) -> None:
         world, branch = uuid4(), uuid4()
