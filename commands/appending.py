@@ -5,6 +5,12 @@ table's sequence, in the events' order) and returns their ids; optionally it als
 (in a caller's transaction) or records nothing when a named stream has moved past a version
 (the *guard*: one index probe). The one-event append, the hot path of every command, is also
 a server-side prepared statement: parsed and planned once per connection, not per command.
+
+The one-event append first takes its stream's *turn* lock, shared (before the append lock,
+so that nothing waits for a turn while holding that). A writer that lost a race for the
+stream holds the turn exclusively while it reads what is new and appends again
+(`PearlRecorder.stream_turn`): one-event appends to that stream from other processes wait
+those few milliseconds for it, so a writer retrying is not overtaken again and again.
 """
 
 from __future__ import annotations
@@ -21,15 +27,29 @@ from eventsourcing.persistence import StoredEvent
 
 # Two-int advisory key: a namespace apart from the one-bigint keys the projector uses.
 APPEND_LOCK = (zlib.crc32(b"pearl:append") & 0x7FFFFFFF, 1)
+STREAM_TURNS = zlib.crc32(b"pearl:stream-turn") & 0x7FFFFFFF  # the turn locks' namespace
 GUARD = (
     " WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE originator_id = {} AND originator_version > {})"
 )
 
 
-def _insert(table: str, values: str, guard: str, notify: str = "") -> str:
-    # The ids are drawn after the lock (the CTE is a fence) and in the events' order.
+def stream_turn(stream_id: UUID | str) -> tuple[int, int]:
+    """The two-int advisory key of a stream's turn lock (streams that share one just wait
+    for each other's retries too)."""
+    digest = zlib.crc32(str(stream_id).encode())
+    return STREAM_TURNS, digest - (1 << 32) if digest >= 1 << 31 else digest
+
+
+def _insert(table: str, values: str, guard: str, notify: str = "", turn: str = "") -> str:
+    # The ids are drawn after the lock (the CTE is a fence) and in the events' order; the
+    # stream's turn (when taken) comes before the append lock.
+    fence = ""
+    if turn:
+        fence = f"turn AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared({turn})), "
+    after_turn = " FROM turn" if turn else ""
     return (
-        f"WITH held AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared({{}}, {{}}){notify})"
+        f"WITH {fence}held AS MATERIALIZED"
+        f" (SELECT pg_advisory_xact_lock_shared({{}}, {{}}){notify}{after_turn})"
         f" INSERT INTO {table} (originator_id, originator_version, topic, state)"
         " SELECT v.originator_id, v.originator_version, v.topic, v.state"
         f" FROM held, (VALUES {values})"
@@ -67,17 +87,18 @@ class PreparedAppend:
     """The one-event append, with and without the guard, as prepared statements."""
 
     def __init__(self, table: str) -> None:
-        name = f"pearl_append_{zlib.crc32(table.encode()):x}"
-        plain = _insert(table, "($3, $4, $5, $6, 0)", "")
-        guarded = _insert(table, "($3, $4, $5, $6, 0)", GUARD.format("$7", "$8", table=table))
-        types = "integer, integer, uuid, bigint, text, bytea"
+        name = f"pearl_append_t_{zlib.crc32(table.encode()):x}"
+        row = "($5, $6, $7, $8, 0)"
+        plain = _insert(table, row, "", turn="$3, $4")
+        guarded = _insert(table, row, GUARD.format("$9", "$10", table=table), turn="$3, $4")
+        types = "integer, integer, integer, integer, uuid, bigint, text, bytea"
         self.prepare = {
             False: f"PREPARE {name} ({types}) AS {plain.format('$1', '$2')}",
             True: f"PREPARE {name}_g ({types}, uuid, bigint) AS {guarded.format('$1', '$2')}",
         }
         self.execute = {
-            False: f"EXECUTE {name} (%s, %s, %s, %s, %s, %s)",
-            True: f"EXECUTE {name}_g (%s, %s, %s, %s, %s, %s, %s, %s)",
+            False: f"EXECUTE {name} (%s, %s, %s, %s, %s, %s, %s, %s)",
+            True: f"EXECUTE {name}_g (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         }
         # By id of driver connection: that connection, and the variants (guarded or not) it
         # has prepared. (A WeakKeyDictionary costs more than the rest of an append.)
@@ -113,6 +134,7 @@ class PreparedAppend:
         guarded = unchanged is not None
         params: list[Any] = [
             *APPEND_LOCK,
+            *stream_turn(event.originator_id),
             str(event.originator_id),
             event.originator_version,
             event.topic,

@@ -125,7 +125,11 @@ class WorldHistory(DirectSave):
             self.world_cache.begin()
             saved = False
             try:
-                with self._one_connection(), recorded_by(provenance):
+                with (
+                    self._one_connection(),
+                    self._turn(command, attempt, session),
+                    recorded_by(provenance),
+                ):
                     decided = content.on_cached_state(self, command) if guess else None
                     guess = False
                     if decided is None:
@@ -164,6 +168,18 @@ class WorldHistory(DirectSave):
         if isinstance(recorder, PearlRecorder):
             return recorder.holding_connection()
         return nullcontext()
+
+    def _turn(self, command: Command, attempt: int, session: Any) -> AbstractContextManager[None]:
+        """After a lost race, the branch's turn for the attempt (see `PearlRecorder.stream_turn`):
+        other processes' appends to it wait while this one reads what is new and appends, so
+        a steady writer elsewhere cannot make it lose every time."""
+        recorder = self.recorder
+        world_id, name = getattr(command, "world_id", None), getattr(command, "branch", None)
+        if attempt == 0 or session is not None or world_id is None or not isinstance(name, str):
+            return nullcontext()
+        if not isinstance(recorder, PearlRecorder):
+            return nullcontext()
+        return recorder.stream_turn(branch_id(world_id, name))
 
     def _decide(self, command: Command, undo: ExitStack) -> tuple[Aggregates, dict[str, Any], int]:
         """The aggregates `command` changed (events pending), its resource and version.

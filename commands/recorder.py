@@ -43,7 +43,7 @@ from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from commands.appending import APPEND_LOCK, PreparedAppend, append_statement
+from commands.appending import APPEND_LOCK, PreparedAppend, append_statement, stream_turn
 from commands.notifier import Notifier
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,24 @@ class PearlRecorder(SQLAlchemyApplicationRecorder):
         finally:
             self._held.raw = None
             self._give_back(raw)
+
+    @contextmanager
+    def stream_turn(self, stream_id: UUID) -> Iterator[None]:
+        """Hold `stream_id`'s turn for the block, on the connection `holding_connection`
+        holds: one-event appends to the stream from other sessions wait until it ends (see
+        `commands.appending`). For a writer that lost a race and reads and appends again."""
+        if getattr(self._held, "raw", None) is None:
+            raise es.ProgrammingError("a stream's turn is held on a held connection")
+        key = stream_turn(stream_id)
+        with self._cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", key)
+        try:
+            yield
+        finally:
+            held = getattr(self._held, "raw", None)
+            if held is not None:  # (a broken connection took the lock with it)
+                with self._cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
 
     @contextmanager
     def _cursor(self) -> Iterator[Any]:

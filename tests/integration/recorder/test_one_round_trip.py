@@ -160,6 +160,41 @@ class TestALostRaceAfterALoad:
         assert sorted(names) == ["e0", "ours", "rival"]
 
 
+class TestAWriterThatLostTakesItsTurn:
+    def test_its_retry_is_not_overtaken_by_another_process(
+        self, history: WorldHistory, other: WorldHistory, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Each time `history` has read the branch, `other` tries to append to it. The first
+        time it does, and `history` loses; the retry holds the branch's turn, so `other`'s
+        append waits until `history` has appended, and one retry is enough."""
+        world_id = started(other)
+        history.retries = 2
+        world_and_branch = history._world_and_branch
+        rivals: list[threading.Thread] = []
+        overtook: list[bool] = []
+
+        def read_then_rivalled(world: UUID, name: str) -> Any:
+            found = world_and_branch(world, name)
+            n = len(rivals)
+            rival = threading.Thread(target=other.handle, args=(element(world_id, f"r{n}"), WRITER))
+            rivals.append(rival)
+            rival.start()
+            rival.join(0.5)
+            overtook.append(not rival.is_alive())
+            return found
+
+        monkeypatch.setattr(history, "_world_and_branch", read_then_rivalled)
+        outcome = history.handle(element(world_id, "ours"), WRITER)
+        for rival in rivals:
+            rival.join(10)
+        assert overtook == [True, False]  # the second rival waited for the turn
+        assert outcome.version == 3  # e0, r0, ours
+        stream = branch_id(world_id, "main")
+        branch = other.load_branch(stream)
+        assert branch.head_version == 4  # r1 went after ours
+        assert branch.get("elements", "r1")["version"] == 4
+
+
 class TestTheGuardedAppend:
     def test_records_nothing_when_the_named_stream_moved(self, recorder: PearlRecorder) -> None:
         world, branch = uuid4(), uuid4()
