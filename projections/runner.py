@@ -26,7 +26,7 @@ from pearl.database_errors import DATABASE_AWAY
 from projections import tables as t
 from projections.read_ahead import Batch, ReadAhead
 from projections.read_model import BranchInfo, ReadModel
-from projections.statistics import VACUUM_AFTER, vacuum_read_tables
+from projections.vacuum import VACUUM_AFTER, vacuum_read_tables
 
 NAME = t.READ_MODEL
 # Events per batch when following the log, and while behind it (catching up, or following
@@ -149,7 +149,7 @@ class ProjectionRunner:
         Each batch after the first is read (fetched and decoded) while the one before it
         is applied: see `projections.read_ahead`. A catch-up that applied `VACUUM_AFTER`
         events or more vacuums the read tables and refreshes their planner statistics at
-        the end (see `projections.statistics`).
+        the end (see `projections.vacuum`).
         """
         total = 0
         head = self.head()

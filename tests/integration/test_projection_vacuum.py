@@ -1,6 +1,6 @@
 """After a catch-up that applied many events the projector VACUUMs and ANALYZEs the read
 tables, so the planner knows their new sizes at once and no dead row versions are left for
-reads to step over (projections.statistics); small catch-ups leave it to autovacuum. Manual
+reads to step over (projections.vacuum); small catch-ups leave it to autovacuum. Manual
 VACUUMs and ANALYZEs are told apart from autovacuum's by `vacuum_count` and `analyze_count`."""
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ from commands.application import WorldHistory
 from commands.messages import AddEntity, CreateWorld, UpdateEntity
 from commands.provenance import Provenance
 from projections import runner as runner_module
-from projections import statistics
+from projections import vacuum
 from projections.runner import ProjectionRunner
 from tests.integration.readside import migrated
 
 
 @pytest.fixture
 def fresh(database_factory: Callable[[str], str]) -> Iterator[tuple[Engine, WorldHistory]]:
-    with migrated(database_factory, "pearl_statistics") as made:
+    with migrated(database_factory, "pearl_vacuum") as made:
         yield made
 
 
@@ -91,7 +91,7 @@ def test_a_small_catch_up_leaves_the_table_to_autovacuum(
     write_elements(history, 5)
     assert ProjectionRunner(engine, history).catch_up() < 1000
     assert manual_analyses(engine, what="vacuum") == 0
-    statistics.vacuum_read_tables(engine)  # a marker: the count must go from 0 to exactly 1
+    vacuum.vacuum_read_tables(engine)  # a marker: the count must go from 0 to exactly 1
     assert wait_for_analyses(engine, 1) == 1
 
 
@@ -99,7 +99,7 @@ def test_vacuum_read_tables_covers_every_read_table(
     fresh: tuple[Engine, WorldHistory],
 ) -> None:
     engine, _ = fresh
-    statistics.vacuum_read_tables(engine)
+    vacuum.vacuum_read_tables(engine)
     for table in ("rm_worlds", "rm_branches", "rm_elements", "rm_timeline_events", "rm_changes"):
         deadline = time.monotonic() + 5
         while manual_analyses(engine, table) < 1 and time.monotonic() < deadline:
