@@ -34,34 +34,28 @@ depends_on: str | Sequence[str] | None = None
 
 CONTENT = ("rm_locations", "rm_elements", "rm_timelines", "rm_timeline_events")
 WITH_METADATA = ("rm_locations", "rm_elements", "rm_timeline_events")
+# (table, index suffix, GIN columns): the old index `{table}_{suffix}_idx` indexed the
+# columns alone, the new one `{table}_branch_{suffix}_idx` indexes them after branch_id.
+INDEXES = [(table, "search", "search") for table in CONTENT] + [
+    (table, "metadata", "metadata jsonb_path_ops") for table in WITH_METADATA
+]
+
+
+def _replace(table: str, dropped: str, created: str, columns: str) -> None:
+    op.execute(f"DROP INDEX {table}_{dropped}_idx")
+    op.execute(
+        f"CREATE INDEX {table}_{created}_idx ON {table} USING gin ({columns})"
+        " WHERE valid_to IS NULL"
+    )
 
 
 def upgrade() -> None:
     op.execute("CREATE EXTENSION IF NOT EXISTS btree_gin")
-    for table in CONTENT:
-        op.execute(f"DROP INDEX {table}_search_idx")
-        op.execute(
-            f"CREATE INDEX {table}_branch_search_idx ON {table} USING gin (branch_id, search)"
-            " WHERE valid_to IS NULL"
-        )
-    for table in WITH_METADATA:
-        op.execute(f"DROP INDEX {table}_metadata_idx")
-        op.execute(
-            f"CREATE INDEX {table}_branch_metadata_idx ON {table}"
-            " USING gin (branch_id, metadata jsonb_path_ops) WHERE valid_to IS NULL"
-        )
+    for table, suffix, columns in INDEXES:
+        _replace(table, suffix, f"branch_{suffix}", f"branch_id, {columns}")
 
 
 def downgrade() -> None:
-    for table in WITH_METADATA:
-        op.execute(f"DROP INDEX {table}_branch_metadata_idx")
-        op.execute(
-            f"CREATE INDEX {table}_metadata_idx ON {table} USING gin (metadata jsonb_path_ops)"
-            " WHERE valid_to IS NULL"
-        )
-    for table in CONTENT:
-        op.execute(f"DROP INDEX {table}_branch_search_idx")
-        op.execute(
-            f"CREATE INDEX {table}_search_idx ON {table} USING gin (search) WHERE valid_to IS NULL"
-        )
+    for table, suffix, columns in INDEXES:
+        _replace(table, f"branch_{suffix}", suffix, columns)
     op.execute("DROP EXTENSION IF EXISTS btree_gin")
