@@ -8,6 +8,9 @@ marked dead for the metrics.
 Workers are threaded (`gthread`, `API_THREADS` threads each, 4 by default): a thread waiting
 on PostgreSQL's commit leaves the process free for the next request, and clients keep their
 connections alive between requests (a sync worker closes every connection).
+
+Once a worker has built the app, what it holds is frozen out of the garbage collector's
+full collections (`pearl.collector.freeze_startup`): they scan only what came later.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 from gunicorn import glogging
 from prometheus_client import multiprocess
 
+from pearl import collector
 from pearl.logs import configure_logging, log_level
 
 
@@ -42,6 +46,11 @@ class PearlLogger(glogging.Logger):
 logger_class = PearlLogger
 worker_class = "gthread"
 threads = int(os.environ.get("API_THREADS", "4"))
+
+
+def post_worker_init(worker: Any) -> None:
+    """The app is built: keep what the worker holds from now on out of full collections."""
+    collector.freeze_startup()
 
 
 def child_exit(server: Any, worker: Any) -> None:

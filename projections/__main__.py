@@ -9,6 +9,7 @@ import threading
 from sqlalchemy import create_engine
 
 from commands.application import WorldHistory
+from pearl import collector
 from pearl.config import Config
 from pearl.logs import configure_logging
 from projections.runner import ProjectionRunner
@@ -25,6 +26,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     runner = ProjectionRunner(engine, history)
+    collector.freeze_startup()
     log.info("following the event log from position %d", runner.position())
     runner.follow(stop)
     log.info("stopped at position %d", runner.position())

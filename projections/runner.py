@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 
 from commands.application import WorldHistory
+from pearl import collector
 from pearl.database_errors import DATABASE_AWAY
 from projections import tables as t
 from projections.read_ahead import Batch, ReadAhead
@@ -89,10 +90,12 @@ class ProjectionRunner:
     def run_batch(self, limit: int | None = None) -> int:
         """Apply the next batch (`limit` events, else `batch_size`) in one transaction.
 
-        Returns how many events it held.
+        Returns how many events it held. The batch's objects are freed by reference
+        counting when it ends, so the cyclic collector is paused meanwhile (see
+        `pearl.collector`).
         """
         limit = limit or self.batch_size
-        with self.engine.begin() as conn:
+        with collector.paused(), self.engine.begin() as conn:
             position = self._locked_position(conn)
             ahead = self._ahead
             batch = ahead.take(position, limit) if ahead is not None else None
@@ -135,6 +138,10 @@ class ProjectionRunner:
 
     def _fetch(self, after: int, limit: int) -> Batch:
         """The next `limit` notifications after position `after`, and their events."""
+        with collector.paused():  # on the read-ahead thread too
+            return self._fetch_unpaused(after, limit)
+
+    def _fetch_unpaused(self, after: int, limit: int) -> Batch:
         notifications = self.history.recorder.select_notifications(
             start=after, limit=limit, inclusive_of_start=False
         )

@@ -6,6 +6,7 @@ batch sizes, the read tables must equal a rebuild one event at a time.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import threading
 from collections.abc import Callable, Iterator
@@ -119,3 +120,33 @@ def test_a_follower_behind_the_log_switches_to_catch_up_batches_and_back(
     assert any(limit == FOLLOW and applied > 0 for limit, applied in batches[caught_up:])
     projected = dump_read_tables(engine)
     assert projected == rebuilt_one_by_one(engine, history)
+
+
+def test_batches_run_with_the_cyclic_collector_paused(
+    fresh: tuple[Engine, WorldHistory], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch's objects die with it: no garbage collection runs while it is applied or
+    read ahead (pearl.collector), and the collector is on again between batches."""
+    engine, history = fresh
+    write_events(history, updates=9)
+    seen: list[bool] = []
+
+    class Watched(runner_module.ReadModel):
+        def apply(self, position: int, event: object) -> None:
+            seen.append(gc.isenabled())
+            super().apply(position, event)
+
+    monkeypatch.setattr(runner_module, "ReadModel", Watched)
+    runner = RecordingRunner(engine, history)
+    fetched = runner._fetch_unpaused
+
+    def fetch(after: int, limit: int) -> runner_module.Batch:
+        seen.append(gc.isenabled())
+        return fetched(after, limit)
+
+    monkeypatch.setattr(runner, "_fetch_unpaused", fetch)
+    assert gc.isenabled()
+    runner.catch_up()
+    assert len(seen) > runner.head()  # every event applied, and every batch read
+    assert not any(seen)
+    assert gc.isenabled()
