@@ -12,6 +12,7 @@ from commands.application import WorldHistory
 from pearl import collector
 from pearl.config import Config
 from pearl.logs import configure_logging
+from pearl.pool_checks import drop_closed_on_checkout
 from projections.runner import ProjectionRunner
 
 log = logging.getLogger("projections")
@@ -20,7 +21,8 @@ log = logging.getLogger("projections")
 def main() -> None:
     configure_logging("projector")
     config = Config.from_env()
-    engine = create_engine(config.database_url, pool_pre_ping=True, pool_size=2)
+    engine = create_engine(config.database_url, pool_size=2)
+    drop_closed_on_checkout(engine)  # no SELECT 1 before every batch, as pool_pre_ping does
     history = WorldHistory.on_database(config.database_url)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -63,27 +63,34 @@ class ReadModel:
         self._log_change(position, event)
         handler(self, event, position)
 
-    def flush(self) -> None:
-        """Write what the batch deferred; call before committing the batch."""
+    def flush(self, then: tuple[str, tuple[Any, ...]] | None = None) -> None:
+        """Write what the batch deferred; call before committing the batch.
+
+        `then`, a statement and its parameters, runs after the rest in the same round trip
+        as the branch heads and world positions (the runner's new position).
+        """
         self.rows.flush()
-        if self._changes:
-            cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            lines = (change_log.change_line(*change) for change in self._changes)
-            copy_lines(cursor, t.changes.name, change_log.COLUMNS, lines)
-        if self._heads or self._world_positions:  # all of them in one round trip
-            updates: Any = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            try:
-                updates.execute(
-                    HEADS_AND_POSITIONS,
-                    (
-                        [str(branch_id) for branch_id in self._heads],
-                        list(self._heads.values()),
-                        [str(world_id) for world_id in self._world_positions],
-                        list(self._world_positions.values()),
-                    ),
-                )
-            finally:
-                updates.close()
+        cursor: Any = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            if self._changes:
+                lines = (change_log.change_line(*change) for change in self._changes)
+                copy_lines(cursor, t.changes.name, change_log.COLUMNS, lines)
+            statements, parameters = [], []
+            if self._heads or self._world_positions:
+                statements.append(HEADS_AND_POSITIONS)
+                parameters += [
+                    [str(branch_id) for branch_id in self._heads],
+                    list(self._heads.values()),
+                    [str(world_id) for world_id in self._world_positions],
+                    list(self._world_positions.values()),
+                ]
+            if then is not None:
+                statements.append(then[0])
+                parameters += then[1]
+            if statements:  # all of them in one round trip
+                cursor.execute("; ".join(statements), parameters)
+        finally:
+            cursor.close()
         self._changes, self._heads, self._world_positions = [], {}, {}
 
     # -- change log -------------------------------------------------------------------------

@@ -39,6 +39,9 @@ CATCH_UP_BATCH = 10000
 BRANCHES_KEPT = 10_000  # what is known of branches, kept between batches (~200 bytes each)
 log = logging.getLogger(__name__)
 CHANNEL = "pearl_events"
+_POSITIONS = t.projection_positions.name
+LOCK_POSITION = f"SELECT position FROM {_POSITIONS} WHERE name = %s FOR UPDATE"
+ADVANCE = f"UPDATE {_POSITIONS} SET position = %s, updated_at = now() WHERE name = %s"
 
 
 class ProjectionRunner:
@@ -110,31 +113,31 @@ class ProjectionRunner:
             model.prefetch(events)
             for notification, event in zip(notifications, events, strict=True):
                 model.apply(notification.id, event)
-            model.flush()
-            conn.execute(
-                t.projection_positions.update()
-                .where(t.projection_positions.c.name == self.name)
-                .values(position=notifications[-1].id, updated_at=func.now())
-            )
+            model.flush(then=(ADVANCE, (notifications[-1].id, self.name)))
             return len(notifications)
 
     def _locked_position(self, conn: Connection) -> int:
         """The committed position, its row locked until the batch commits (the row is made
-        the first time: one round trip per batch, not two)."""
-        locked = (
-            select(t.projection_positions.c.position)
-            .where(t.projection_positions.c.name == self.name)
-            .with_for_update()
-        )
-        position = conn.execute(locked).scalar()
-        if position is None:
-            conn.execute(
-                insert(t.projection_positions)
-                .values(name=self.name, position=0, updated_at=func.now())
-                .on_conflict_do_nothing()
-            )
-            position = conn.execute(locked).scalar_one()
-        return int(position)
+        the first time: one round trip per batch, not two).
+
+        This and `ADVANCE` are plain SQL on the DBAPI cursor: built with SQLAlchemy on every
+        batch they cost a following projector a fifth of its CPU.
+        """
+        cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(LOCK_POSITION, (self.name,))
+            found = cursor.fetchone()
+            if found is None:
+                conn.execute(
+                    insert(t.projection_positions)
+                    .values(name=self.name, position=0, updated_at=func.now())
+                    .on_conflict_do_nothing()
+                )
+                cursor.execute(LOCK_POSITION, (self.name,))
+                found = cursor.fetchone()
+        finally:
+            cursor.close()
+        return int(found[0])
 
     def _fetch(self, after: int, limit: int) -> Batch:
         """The next `limit` notifications after position `after`, and their events."""

@@ -11,7 +11,6 @@ from uuid import UUID, uuid4
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from api.services import drop_closed_on_checkout
 from api.world_access import BranchRow, WorldAccess
 from commands.application import WorldHistory
 from commands.errors import NotFound
@@ -19,6 +18,7 @@ from commands.messages import AddEntity, CreateWorld, RemoveMember, SetMemberRol
 from commands.provenance import Provenance
 from commands.world import branch_id
 from pearl.migrate import upgrade
+from pearl.pool_checks import drop_closed_on_checkout
 from projections.runner import ProjectionRunner
 from queries.worlds import branch, world_position
 
