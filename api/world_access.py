@@ -80,10 +80,10 @@ class WorldAccess:
         """
         pooled = self.engine.raw_connection()  # autocommit: one round trip, nothing to end
         try:
-            cursor = pooled.cursor()
-            cursor.execute(_EXECUTE, (str(world_id), branch))
-            row: Any = cursor.fetchone()
-            cursor.close()
+            opened: Any = pooled.cursor()  # psycopg2's, a context manager
+            with opened as cursor:
+                cursor.execute(_EXECUTE, (str(world_id), branch))
+                row: Any = cursor.fetchone()
         finally:
             pooled.close()
         world_version, branch_id, head_version, last_position = row

@@ -1,6 +1,7 @@
 """Pooled connections the server has closed, found as they are checked out.
 
-Used by every long-lived pool: the API's engines and the projector's.
+Used by the pools of the API and of the projector (their own engines and their event
+stores').
 """
 
 from __future__ import annotations

@@ -22,8 +22,10 @@ def main() -> None:
     configure_logging("projector")
     config = Config.from_env()
     engine = create_engine(config.database_url, pool_size=2)
-    drop_closed_on_checkout(engine)  # no SELECT 1 before every batch, as pool_pre_ping does
     history = WorldHistory.on_database(config.database_url)
+    # a select() per checkout, not the SELECT 1 before every batch that pool_pre_ping costs
+    for pooled in (engine, history.recorder.datastore.engine):  # type: ignore[attr-defined]
+        drop_closed_on_checkout(pooled)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
