@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import select as io_select
 import threading
-import time
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -37,11 +36,6 @@ NAME = t.READ_MODEL
 # inserted closed: no UPDATE, no read back).
 FOLLOW_BATCH = 500
 CATCH_UP_BATCH = 10000
-# While following a steady stream of commands, a batch starts at most this often (seconds):
-# woken early, the next batch waits out the rest of the pace, so the commits meanwhile share
-# its fixed costs (about nine round trips and 1.3 ms of CPU, against 0.1 ms per event). An
-# event after a quiet spell longer than the pace is applied at once.
-FOLLOW_PACE = 0.010
 BRANCHES_KEPT = 10_000  # what is known of branches, kept between batches (~200 bytes each)
 log = logging.getLogger(__name__)
 CHANNEL = "pearl_events"
@@ -59,16 +53,13 @@ class ProjectionRunner:
         history: WorldHistory,
         name: str = NAME,
         batch_size: int | None = None,
-        pace: float = FOLLOW_PACE,
     ) -> None:
-        """`batch_size`, when given, is the size of every batch; else see FOLLOW_BATCH.
-        `pace`: see FOLLOW_PACE."""
+        """`batch_size`, when given, is the size of every batch; else see FOLLOW_BATCH."""
         self.engine = engine
         self.history = history
         self.name = name
         self.batch_size = batch_size or FOLLOW_BATCH
         self.catch_up_batch_size = batch_size or CATCH_UP_BATCH
-        self.pace = pace
         self.lock_key = zlib.crc32(f"projection:{name}".encode())
         self._locked = False  # whether the current session holds the lock
         self._ahead: ReadAhead | None = None  # while catching up: the next batch, read early
@@ -245,9 +236,7 @@ class ProjectionRunner:
             cursor.execute(f"LISTEN {CHANNEL}")
             failures = 0
             limit = self.batch_size
-            paced_from = -self.pace  # when the last batch that applied events began
             while not stop.is_set():
-                started = time.monotonic()
                 try:
                     applied = self.run_batch(limit)
                 except Exception:  # a database outage or an event it cannot apply
@@ -261,8 +250,6 @@ class ProjectionRunner:
                     stop.wait(delay)
                     continue
                 failures = 0
-                if applied:
-                    paced_from = started
                 if applied == limit:  # behind the log: go on with catch-up sized batches
                     limit = self.catch_up_batch_size
                     continue
@@ -271,9 +258,6 @@ class ProjectionRunner:
                 if ready:
                     driver.poll()
                     driver.notifies.clear()
-                    rest = self.pace - (time.monotonic() - paced_from)
-                    if rest > 0:
-                        stop.wait(rest)
         finally:
             # the pooled connection must not keep the session lock or the LISTEN
             raw.invalidate()
