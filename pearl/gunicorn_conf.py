@@ -9,6 +9,10 @@ Workers are threaded (`gthread`, `API_THREADS` threads each, 4 by default): a th
 on PostgreSQL's commit leaves the process free for the next request, and clients keep their
 connections alive between requests (a sync worker closes every connection).
 
+Requests gunicorn refuses before they reach the app (a request line or headers over its
+limits, a line it cannot parse) are answered as RFC 9457 problem documents, like every other
+refusal of the API (`pearl.gunicorn_problems`).
+
 Once a worker has built the app, what it holds is frozen out of the garbage collector's
 full collections (`pearl.collector.freeze_startup`): they scan only what came later.
 """
@@ -22,7 +26,7 @@ from typing import Any
 from gunicorn import glogging
 from prometheus_client import multiprocess
 
-from pearl import collector
+from pearl import collector, gunicorn_problems
 from pearl.logs import configure_logging, log_level
 
 
@@ -42,6 +46,8 @@ class PearlLogger(glogging.Logger):
     def _compute_access_log_enabled(self) -> bool:
         return False
 
+
+gunicorn_problems.install()
 
 logger_class = PearlLogger
 worker_class = "gthread"
