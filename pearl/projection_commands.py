@@ -14,6 +14,7 @@ from commands.application import WorldHistory
 from pearl import config, launcher
 from pearl.devservers import database_url, start_postgres
 from pearl.processes import PortInUseError, check_port_free
+from projections import set_aside
 from projections.runner import ProjectionRunner
 
 
@@ -43,6 +44,7 @@ def status() -> int:
             rows = conn.execute(
                 text("SELECT name, position, updated_at FROM projection_positions ORDER BY name")
             ).all()
+        aside = set_aside.set_aside_names(engine)
         engine.dispose()
     print(f"{'projection':<16} {'position':>10} {'head':>10} {'lag':>8}  updated")
     if not rows:
@@ -50,6 +52,11 @@ def status() -> int:
     for name, position, updated_at in rows:
         lag = head - position
         print(f"{name:<16} {position:>10} {head:>10} {lag:>8}  {updated_at:%Y-%m-%d %H:%M:%S}")
+    if aside:
+        print(
+            f"{len(aside)} read-table indexes set aside: a catch-up is loading the read tables,"
+            " or one stopped before building them again (a projector builds them when it starts)"
+        )
     return 0
 
 

@@ -24,6 +24,7 @@ from sqlalchemy.dialects.postgresql import insert
 from commands.application import WorldHistory
 from pearl import collector
 from pearl.database_errors import DATABASE_AWAY
+from projections import set_aside
 from projections import tables as t
 from projections.read_ahead import Batch, ReadAhead
 from projections.read_model import BranchInfo, ReadModel
@@ -157,12 +158,32 @@ class ProjectionRunner:
         """Apply everything recorded so far; report (position, head) after each batch.
 
         Each batch after the first is read (fetched and decoded) while the one before it
-        is applied: see `projections.read_ahead`. A catch-up that applied `VACUUM_AFTER`
-        events or more vacuums the read tables and refreshes their planner statistics at
-        the end (see `projections.vacuum`).
+        is applied: see `projections.read_ahead`. One that will at least double the read
+        tables sets their secondary indexes aside and builds them at the end (see
+        `projections.set_aside`). A catch-up that applied `VACUUM_AFTER` events or more
+        vacuums the read tables and refreshes their planner statistics at the end (see
+        `projections.vacuum`).
         """
-        total = 0
         head = self.head()
+        if set_aside.worth_setting_aside(self.position(), head):
+            set_aside.set_aside(self.engine)
+        else:
+            set_aside.restore(self.engine)  # left by a catch-up that died
+        try:
+            total = self._catch_up_batches(head, progress)
+        except BaseException:
+            try:
+                set_aside.restore(self.engine)
+            except Exception:
+                log.exception("could not build the indexes set aside; the next projector will")
+            raise
+        set_aside.restore(self.engine)
+        if total >= VACUUM_AFTER:
+            vacuum_read_tables(self.engine)
+        return total
+
+    def _catch_up_batches(self, head: int, progress: Callable[[int, int], None] | None) -> int:
+        total = 0
         ahead = self._ahead = ReadAhead(self._fetch)
         try:
             while True:
@@ -171,13 +192,10 @@ class ProjectionRunner:
                 if progress:
                     progress(self.position(), max(head, self.position()))
                 if done < self.catch_up_batch_size:
-                    break
+                    return total
         finally:
             self._ahead = None
             ahead.close()
-        if total >= VACUUM_AFTER:
-            vacuum_read_tables(self.engine)
-        return total
 
     def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Empty the read tables and project the whole log again from position 0.
@@ -218,6 +236,16 @@ class ProjectionRunner:
                 )
                 stop.wait(delay)
 
+    def _restore_set_aside(self) -> None:
+        """Build the indexes a catch-up that died set aside (reads are slow without them); a
+        failure is logged, and following goes on."""
+        try:
+            set_aside.restore(self.engine)
+        except DATABASE_AWAY:
+            raise
+        except Exception:
+            log.exception("could not build the read-table indexes set aside")
+
     def _follow_session(self, stop: threading.Event, idle_wait: float) -> None:
         """Follow on one database session, until `stop` or until that session breaks."""
         raw = self.engine.raw_connection()
@@ -233,6 +261,7 @@ class ProjectionRunner:
             else:
                 return
             self._locked = True
+            self._restore_set_aside()
             cursor.execute(f"LISTEN {CHANNEL}")
             failures = 0
             limit = self.batch_size
