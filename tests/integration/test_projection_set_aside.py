@@ -174,3 +174,30 @@ def test_status_tells_of_indexes_set_aside(
     assert projection_commands.status() == 0
     assert "32 read-table indexes set aside" in capsys.readouterr().out
     set_aside.restore(engine)
+
+
+def test_a_rebuild_beside_a_running_follower_sets_them_aside_and_back(
+    backlog: tuple[Engine, WorldHistory], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`pearl projections rebuild` while `pearl up` runs: both apply batches, serialised on
+    the position row, while the indexes are aside; each event lands once."""
+    engine, history = backlog
+    before = indexes(engine)
+    ProjectionRunner(engine, history).catch_up()
+    expected = dump_read_tables(engine)
+    monkeypatch.setattr(set_aside, "SET_ASIDE_FROM", 10)
+    follower = ProjectionRunner(engine, history, batch_size=3)
+    stop = threading.Event()
+    thread = threading.Thread(target=follower.follow, args=(stop, 0.05), daemon=True)
+    thread.start()
+    try:
+        seen: list[set[str]] = []
+        rebuilder = ProjectionRunner(engine, history, batch_size=50)
+        rebuilder.rebuild(lambda *_: seen.append(secondary(indexes(engine))))
+        assert seen and seen[0] == set(), "the rebuild kept its indexes"
+        assert poll(lambda: follower.position() == follower.head(), timeout=10)
+        assert indexes(engine) == before
+        assert differences(expected, dump_read_tables(engine)) == {}
+    finally:
+        stop.set()
+        thread.join(timeout=10)
