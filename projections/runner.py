@@ -166,18 +166,18 @@ class ProjectionRunner:
         """
         head = self.head()
         if set_aside.worth_setting_aside(self.position(), head):
-            set_aside.set_aside(self.engine)
+            set_aside.set_aside(self.engine, self.name)
         else:
-            set_aside.restore(self.engine)  # left by a catch-up that died
+            set_aside.restore(self.engine, self.name)  # left by a catch-up that died
         try:
             total = self._catch_up_batches(head, progress)
         except BaseException:
             try:
-                set_aside.restore(self.engine)
+                set_aside.restore(self.engine, self.name)
             except Exception:
                 log.exception("could not build the indexes set aside; the next projector will")
             raise
-        set_aside.restore(self.engine)
+        set_aside.restore(self.engine, self.name)
         if total >= VACUUM_AFTER:
             vacuum_read_tables(self.engine)
         return total
@@ -240,7 +240,7 @@ class ProjectionRunner:
         """Build the indexes a catch-up that died set aside (reads are slow without them); a
         failure is logged, and following goes on."""
         try:
-            set_aside.restore(self.engine)
+            set_aside.restore(self.engine, self.name)
         except DATABASE_AWAY:
             raise
         except Exception:

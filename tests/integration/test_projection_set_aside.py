@@ -201,3 +201,62 @@ def test_a_rebuild_beside_a_running_follower_sets_them_aside_and_back(
     finally:
         stop.set()
         thread.join(timeout=10)
+
+
+class BatchInFlight:
+    """A projector batch caught mid-way: it holds the position row (unless there is none),
+    has written one read table, and is about to write another, whose lock a table-by-table
+    DROP or CREATE INDEX would already hold."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.raw = engine.raw_connection()
+        self.cursor = self.raw.cursor()
+        self.cursor.execute(
+            "SELECT position FROM projection_positions WHERE name = 'read_model' FOR UPDATE"
+        )
+        self.cursor.execute("LOCK TABLE rm_timelines IN ROW EXCLUSIVE MODE")
+
+    def write_another_table_and_commit(self) -> None:
+        self.cursor.execute("LOCK TABLE rm_changes IN ROW EXCLUSIVE MODE")
+        self.raw.commit()
+        self.raw.close()
+
+
+def run_beside_a_batch(engine: Engine, step: Callable[[Engine], int]) -> list[int]:
+    """`step(engine)` started while a batch is in flight, which then finishes: what it
+    returned (nothing, when it raised)."""
+    batch = BatchInFlight(engine)
+    done: list[int] = []
+    worker = threading.Thread(target=lambda: done.append(step(engine)), daemon=True)
+    worker.start()
+    worker.join(0.5)  # it waits for the batch (or, table by table, for its first table)
+    batch.write_another_table_and_commit()  # deadlocked here, or the step did, before
+    worker.join(30)
+    return done
+
+
+@pytest.mark.parametrize("step", ["set_aside", "restore"])
+def test_a_batch_in_flight_is_waited_for_not_deadlocked_with(
+    backlog: tuple[Engine, WorldHistory], step: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine, history = backlog
+    ProjectionRunner(engine, history).catch_up()
+    if step == "restore":
+        set_aside.set_aside(engine)
+    monkeypatch.setattr(set_aside, "BUILD_ATTEMPTS", 1)  # a deadlock would surface
+    before = set(indexes(engine))
+    assert run_beside_a_batch(engine, getattr(set_aside, step)) == [32]
+    changed = before ^ set(indexes(engine))
+    assert len(changed) == 32 and all(name.startswith("rm_") for name in changed)
+
+
+def test_without_a_position_row_a_build_that_deadlocks_is_tried_again(
+    backlog: tuple[Engine, WorldHistory],
+) -> None:
+    """Before any batch has made the position row there is nothing to wait on: PostgreSQL
+    breaks the deadlock by failing the build, which starts again once the batch is done."""
+    engine, _ = backlog
+    before = indexes(engine)
+    set_aside.set_aside(engine)
+    assert run_beside_a_batch(engine, set_aside.restore) == [32]
+    assert indexes(engine) == before
