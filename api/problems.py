@@ -34,6 +34,18 @@ def problem(
     headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> Response:
+    body = problem_body(status, title, detail, kind=kind, **extra)
+    response = Response(
+        json.dumps(body), status=status, mimetype="application/problem+json", headers=headers
+    )
+    return response
+
+
+def problem_body(
+    status: int, title: str, detail: str | None = None, *, kind: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    """The JSON object of a problem document (`problem` answers it; gunicorn's own refusals
+    are written with it too, see `pearl.gunicorn_problems`)."""
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + (kind or _slug(title)),
         "title": title,
@@ -42,10 +54,7 @@ def problem(
     if detail:
         body["detail"] = detail
     body.update(extra)
-    response = Response(
-        json.dumps(body), status=status, mimetype="application/problem+json", headers=headers
-    )
-    return response
+    return body
 
 
 class ApiProblem(Exception):

@@ -17,7 +17,7 @@ from typing import Any
 
 from gunicorn import util
 
-from api.problems import PROBLEM_TYPE_BASE
+from api.problems import problem_body
 
 DETAIL_MAX = 300  # characters of gunicorn's message kept (it may quote the request)
 NO_DETAIL = "the server could not handle the request"
@@ -29,14 +29,7 @@ def problem_bytes(status: int, reason: str, message: str) -> bytes:
     detail = message.strip() or NO_DETAIL
     if len(detail) > DETAIL_MAX:
         detail = detail[: DETAIL_MAX - 1] + "…"
-    body = json.dumps(
-        {
-            "type": PROBLEM_TYPE_BASE + "-".join(title.lower().split()),
-            "title": title,
-            "status": status,
-            "detail": detail,
-        }
-    ).encode()  # ASCII: json.dumps escapes the rest
+    body = json.dumps(problem_body(status, title, detail)).encode()  # ASCII: the rest escaped
     head = (
         f"HTTP/1.1 {status} {title}\r\n"
         "Connection: close\r\n"
