@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TextIO
 
 from sqlalchemy import create_engine, text
 
@@ -61,8 +63,9 @@ def status() -> int:
 
 
 def rebuild() -> int:
-    """Empty the read tables and project the whole event log again, showing progress."""
-    with database() as url:
+    """Empty the read tables and project the whole event log again, showing progress (and
+    the steps around the batches: indexes set aside and built, the VACUUM)."""
+    with database() as url, steps_shown(sys.stderr):
         engine = create_engine(url)
         runner = ProjectionRunner(engine, WorldHistory.on_database(url))
         started = time.monotonic()
@@ -73,6 +76,23 @@ def rebuild() -> int:
     rate = applied / elapsed if elapsed > 0 else 0.0
     print(f"pearl: rebuilt read_model from {applied} events in {elapsed:.1f} s ({rate:.0f}/s)")
     return 0
+
+
+@contextmanager
+def steps_shown(stream: TextIO) -> Iterator[None]:
+    """The projector's own log lines (INFO and up) on `stream`, each on a line of its own
+    beside the progress bar, while the block runs."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("\npearl: %(message)s"))
+    logger = logging.getLogger("projections")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def progress_bar(stream: object, width: int = 30) -> Callable[[int, int], None]:

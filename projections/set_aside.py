@@ -120,6 +120,7 @@ def _build(engine: Engine, projection: str) -> int:
         ).all()
         if not found:  # built by someone else meanwhile
             return 0
+        log.info("building %d read-table indexes set aside", len(found))
         conn.execute(text(f"SET LOCAL maintenance_work_mem = '{BUILD_MEMORY}'"))
         for _, definition in found:
             conn.exec_driver_sql(_if_not_exists(definition))

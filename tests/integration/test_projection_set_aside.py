@@ -260,3 +260,21 @@ def test_without_a_position_row_a_build_that_deadlocks_is_tried_again(
     set_aside.set_aside(engine)
     assert run_beside_a_batch(engine, set_aside.restore) == [32]
     assert indexes(engine) == before
+
+
+def test_a_rebuild_from_the_cli_says_when_it_builds_them(
+    backlog: tuple[Engine, WorldHistory],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """After the progress bar reaches 100% the build may take a while: it is announced."""
+    engine, _ = backlog
+    monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    monkeypatch.setattr(set_aside, "SET_ASIDE_FROM", 10)
+    assert projection_commands.rebuild() == 0
+    shown = capsys.readouterr().err
+    lines = [line for line in shown.split("\n") if line.startswith("pearl: ")]
+    assert lines[0] == "pearl: set aside 32 read-table indexes for the catch-up"
+    assert "pearl: building 32 read-table indexes set aside" in lines
+    assert any(line.startswith("pearl: built 32 read-table indexes in") for line in lines)
+    assert set_aside.set_aside_names(engine) == []
