@@ -101,14 +101,15 @@ def restore(engine: Engine, projection: str = t.READ_MODEL) -> int:
     """Build every index set aside and forget it, in one transaction; how many."""
     if not set_aside_names(engine):  # the usual case, without waiting for a batch
         return 0
-    for attempt in range(1, BUILD_ATTEMPTS + 1):
+    attempt = 1
+    while True:
         try:
             return _build(engine, projection)
         except OperationalError as error:
             if _code(error) != DEADLOCK_DETECTED or attempt == BUILD_ATTEMPTS:
                 raise
             log.warning("building the indexes set aside deadlocked; trying again")
-    raise AssertionError("unreachable")
+            attempt += 1
 
 
 def _build(engine: Engine, projection: str) -> int:
